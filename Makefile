@@ -1,0 +1,83 @@
+# Two set-up commands: `make run` (local stack) and `make test` (every check).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+export SAM_CLI_TELEMETRY := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+PORT ?= 3000
+USER ?= alice
+QUEUE ?=
+
+.PHONY: help venv run token test lint typecheck template-check build unit integration e2e openapi bench soak redrive clean
+
+help:
+	@echo "make run      start the whole system locally (PORT, JWT_SECRET, DELIVERY_DELAY_SECONDS)"
+	@echo "make token    print a bearer token: make token USER=alice"
+	@echo "make test     lint, type-check, template checks, sam build and every test"
+	@echo "make bench    measure cold start, latency, throughput, event chain and cost"
+	@echo "make soak     drive N orders (default 2000) through the local stack"
+	@echo "make redrive  move DLQ messages back: make redrive QUEUE=OrdersInboxDLQ"
+	@echo "make openapi  regenerate openapi.json from the code"
+
+$(VENV)/.installed: requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	@$(PY) -m devstack run --port $(PORT)
+
+token: venv
+	@$(PY) -m devstack token --user $(USER)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+template-check: venv $(SAM_VENV)/.installed
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint
+
+build: $(SAM_VENV)/.installed
+	PATH="$$(dirname $$(command -v $(PYTHON))):$$PATH" $(SAM) build --cached --parallel
+
+test: lint typecheck template-check build
+	$(PY) -m pytest
+
+unit: venv
+	$(PY) -m pytest tests/unit
+
+integration: venv
+	$(PY) -m pytest tests/integration
+
+e2e: venv
+	$(PY) -m pytest tests/e2e
+
+openapi: venv
+	$(PY) -m tools.openapi_doc --write
+
+bench: venv $(SAM_VENV)/.installed
+	$(PY) -m bench
+
+soak: venv
+	$(PY) -m devstack soak
+
+redrive: venv
+	$(PY) -m devstack redrive --queue $(QUEUE)
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .devstack

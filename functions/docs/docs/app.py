@@ -1,0 +1,77 @@
+"""GET /openapi.json and GET /docs (Swagger UI), served from the function itself so they work offline.
+
+The document is generated from the services' code (`make openapi`); a test fails when it drifts.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import swagger_ui_bundle
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+ASSETS_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+ASSET_TYPES = {
+    "swagger-ui-bundle.js": "application/javascript",
+    "swagger-ui-standalone-preset.js": "application/javascript",
+    "swagger-ui.css": "text/css",
+}
+
+# Relative URLs: the page is /{stage}/docs, so "docs/..." and "openapi.json" resolve under the stage.
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Order and payment platform - API docs</title>
+  <link rel="stylesheet" href="docs/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="docs/swagger-ui-bundle.js"></script>
+  <script src="docs/swagger-ui-standalone-preset.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({
+      url: "openapi.json",
+      dom_id: "#swagger-ui",
+      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+      layout: "StandaloneLayout",
+      persistAuthorization: true
+    });
+  </script>
+</body>
+</html>
+"""
+
+_document: str | None = None
+
+
+def _response(status: int, content_type: str, body: str, cache_seconds: int = 300) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_type, "Cache-Control": f"public, max-age={cache_seconds}"},
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def _not_found(detail: str) -> dict[str, Any]:
+    problem = {"type": "about:blank", "title": "Not Found", "status": 404, "detail": detail}
+    return _response(404, "application/problem+json", json.dumps(problem), cache_seconds=0)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    global _document  # noqa: PLW0603 - read once per execution environment
+    resource = event.get("resource", "")
+    if resource == "/openapi.json":
+        if _document is None:
+            _document = OPENAPI_PATH.read_text()
+        return _response(200, "application/json", _document)
+    if resource == "/docs":
+        return _response(200, "text/html; charset=utf-8", PAGE)
+    if resource == "/docs/{asset}":
+        name = (event.get("pathParameters") or {}).get("asset", "")
+        content_type = ASSET_TYPES.get(name)
+        if content_type is None:  # a fixed list: no path ever reaches the file system unchecked
+            return _not_found("No such documentation asset.")
+        return _response(200, content_type, (ASSETS_DIR / name).read_text(), cache_seconds=86400)
+    return _not_found("No such route.")

@@ -1,0 +1,1 @@
+"""The orders service: API handlers, stream publisher and payment-event consumer."""

@@ -1,0 +1,33 @@
+"""Pydantic models at the API edge (they also generate the OpenAPI document)."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from platform_core.money import Amount
+
+OrderStatusName = Literal["created", "confirmed", "declined", "cancelled", "delivered"]
+
+
+class CreateOrderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bill: Amount
+
+
+class Order(BaseModel):
+    id: str = Field(description="ULID: sorts by creation time.")
+    userId: str  # noqa: N815 - the contract's field names
+    bill: float | int
+    status: OrderStatusName
+    createdAt: str  # noqa: N815
+    updatedAt: str  # noqa: N815
+
+
+class OrderResponse(BaseModel):
+    data: Order
+
+
+class OrderPage(BaseModel):
+    data: list[Order]
+    nextToken: str | None = Field(description="Pass back to get the next page; null on the last page.")  # noqa: N815

@@ -1,0 +1,24 @@
+"""OrdersTable stream -> OrdersTopic: the orders service's outbox."""
+
+from typing import Any
+
+from orders.domain import OrderStatus
+from platform_core.events import EventType
+from platform_core.outbox import make_publisher, status_change
+
+
+def order_event(old: dict[str, Any] | None, new: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
+    status = status_change(old, new)
+    if new is None or status is None:
+        return None
+    order = {"orderId": new["orderId"], "userId": new["userId"], "bill": new["bill"]}
+    if status == OrderStatus.CREATED and old is None:
+        return EventType.PAYMENT_CREATE, order
+    if status == OrderStatus.CANCELLED:
+        return EventType.ORDER_CANCELLED, {**order, "previousStatus": old.get("status") if old else None}
+    if status == OrderStatus.DELIVERED:
+        return EventType.ORDER_DELIVERED, order
+    return None
+
+
+handler = make_publisher(order_event)

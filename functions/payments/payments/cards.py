@@ -1,0 +1,89 @@
+"""Card details: parsing and checks that need no processor (Luhn, formats, expiry).
+
+Only the brand and the last four digits ever leave this module's callers.
+"""
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+_SEPARATORS = re.compile(r"[ -]")
+_DIGITS = re.compile(r"^\d{12,19}$")
+_CVC = re.compile(r"^\d{3,4}$")
+_MONTH_YEAR = re.compile(r"^(\d{1,2})/(\d{2}|\d{4})$")
+_MONTH_DAY_YEAR = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+
+
+def normalize_number(raw: str) -> str:
+    digits = _SEPARATORS.sub("", raw)
+    if not _DIGITS.match(digits):
+        raise ValueError("must be 12 to 19 digits (spaces and dashes allowed)")
+    if not luhn_valid(digits):
+        raise ValueError("is not a valid card number (Luhn check)")
+    return digits
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def normalize_cvc(raw: str | int) -> str:
+    if isinstance(raw, bool):
+        raise ValueError("must be 3 or 4 digits")
+    text = str(raw) if isinstance(raw, int) else raw.strip()
+    if not _CVC.match(text):
+        raise ValueError("must be 3 or 4 digits")
+    return text
+
+
+@dataclass(frozen=True)
+class Expiry:
+    month: int
+    year: int
+
+    def last_moment(self) -> datetime:
+        """A card is valid through the last day of its expiry month."""
+        last_day = calendar.monthrange(self.year, self.month)[1]
+        return datetime(self.year, self.month, last_day, 23, 59, 59, tzinfo=UTC)
+
+    def is_past(self, now: datetime) -> bool:
+        return now > self.last_moment()
+
+
+def parse_expiry(raw: str) -> Expiry:
+    """MM/YY, MM/YYYY, or the original system's M/D/YYYY."""
+    text = raw.strip()
+    if match := _MONTH_YEAR.match(text):
+        month, year = int(match[1]), int(match[2])
+        year = year + 2000 if year < 100 else year
+    elif match := _MONTH_DAY_YEAR.match(text):
+        month, day, year = int(match[1]), int(match[2]), int(match[3])
+        if not 1 <= month <= 12 or not 1 <= day <= calendar.monthrange(year, month)[1]:
+            raise ValueError("is not a real date")
+    else:
+        raise ValueError("must be MM/YY, MM/YYYY or M/D/YYYY")
+    if not 1 <= month <= 12:
+        raise ValueError("has no such month")
+    if not 2000 <= year <= 2199:
+        raise ValueError("has an implausible year")
+    return Expiry(month, year)
+
+
+def brand_of(number: str) -> str:
+    prefix2, prefix3, prefix4 = int(number[:2]), int(number[:3]), int(number[:4])
+    rules = (
+        ("visa", number.startswith("4")),
+        ("mastercard", 51 <= prefix2 <= 55 or 2221 <= prefix4 <= 2720),
+        ("amex", prefix2 in (34, 37)),
+        ("discover", number.startswith(("6011", "65")) or 644 <= prefix3 <= 649),
+        ("diners", prefix2 in (30, 36, 38)),
+        ("jcb", 3528 <= prefix4 <= 3589),
+    )
+    return next((brand for brand, matches in rules if matches), "unknown")

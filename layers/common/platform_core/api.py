@@ -1,0 +1,135 @@
+"""The REST resolver every API function uses: validation, problem responses, correlation ids, caller id."""
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from botocore.exceptions import BotoCoreError, ClientError
+
+from platform_core.dynamo import THROTTLING_ERRORS, InvalidPageTokenError, error_code
+from platform_core.jsonutil import to_plain
+from platform_core.problems import ProblemError, problem_response
+
+CORRELATION_HEADER = "X-Correlation-Id"
+_CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+RETRY_AFTER_SECONDS = "1"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(to_plain(value), separators=(",", ":"), default=str)
+
+
+def _field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Name the offending field the way a client wrote it: `bill`, `creditCardDetails.number`."""
+    result = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
+        result.append({"field": ".".join(loc) or "body", "message": error.get("msg", "invalid value")})
+    return result
+
+
+def make_resolver(logger: Logger) -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True, serializer=_dumps)
+
+    def correlation(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+        supplied = app.current_event.headers.get(CORRELATION_HEADER) or ""
+        request_id = app.current_event.request_context.request_id or ""
+        correlation_id = supplied if _CORRELATION_ID.match(supplied) else request_id
+        logger.set_correlation_id(correlation_id)
+        app.append_context(correlation_id=correlation_id)
+        response = next_middleware(app)
+        response.headers[CORRELATION_HEADER] = correlation_id
+        return response
+
+    app.use(middlewares=[correlation])
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(exc: RequestValidationError) -> Response[str]:
+        errors = list(exc.errors())
+        kinds = {e.get("type") for e in errors}
+        if "json_invalid" in kinds:
+            return problem_response(400, "The request body is not valid JSON.")
+        fields = _field_errors(errors)
+        if any(f["field"].startswith(("query", "path")) for f in fields) and not any(
+            f["field"] == "body" or not f["field"].startswith(("query", "path")) for f in fields
+        ):
+            return problem_response(400, "Invalid query or path parameter.", errors=fields)
+        names = ", ".join(sorted({f["field"] for f in fields}))
+        return problem_response(422, f"Invalid request: {names}.", errors=fields)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[str]:
+        return problem_response(415, "Send the body as application/json.")
+
+    @app.exception_handler(ProblemError)
+    def known_problem(exc: ProblemError) -> Response[str]:
+        return problem_response(exc.status, exc.detail, headers=exc.headers, **exc.extra)
+
+    @app.exception_handler(InvalidPageTokenError)
+    def bad_page_token(exc: InvalidPageTokenError) -> Response[str]:
+        return problem_response(400, str(exc))
+
+    @app.not_found
+    def no_route(exc: NotFoundError) -> Response[str]:
+        return problem_response(404, "No such route.")
+
+    @app.exception_handler(ClientError)
+    def aws_error(exc: ClientError) -> Response[str]:
+        if error_code(exc) in THROTTLING_ERRORS:
+            logger.warning("AWS throttled or failed a request", extra={"error": error_code(exc)})
+            return problem_response(
+                503, "The service is busy; retry shortly.", headers={"Retry-After": RETRY_AFTER_SECONDS}
+            )
+        logger.exception("AWS request failed")
+        return problem_response(500, "Something went wrong on our side.")
+
+    @app.exception_handler(BotoCoreError)
+    def aws_unreachable(exc: BotoCoreError) -> Response[str]:
+        logger.warning("AWS unreachable", extra={"error": type(exc).__name__})
+        return problem_response(
+            503, "The service is unavailable; retry shortly.", headers={"Retry-After": RETRY_AFTER_SECONDS}
+        )
+
+    return app
+
+
+def caller_id(app: APIGatewayRestResolver) -> str:
+    """The user the authorizer vouched for (context.userId, else principalId)."""
+    authorizer = app.current_event.request_context.authorizer
+    user_id = authorizer.get("userId") or authorizer.principal_id if authorizer else None
+    if not user_id:
+        raise ProblemError(401, "A valid bearer token is required.")
+    return str(user_id)
+
+
+def correlation_id(app: APIGatewayRestResolver) -> str:
+    return str(app.context.get("correlation_id", ""))
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,128}$")
+
+
+def idempotency_key(app: APIGatewayRestResolver) -> str | None:
+    key = app.current_event.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise ProblemError(400, "Idempotency-Key must be 1 to 128 printable ASCII characters.")
+    return key
+
+
+def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type="application/json", body=body, headers=headers or {})
+
+
+Operation = Callable[[], tuple[int, dict[str, Any], dict[str, str]]]

@@ -1,0 +1,13 @@
+"""Timestamps and ids: ISO 8601 UTC with milliseconds; ids are ULIDs (sortable by creation time)."""
+
+from datetime import UTC, datetime
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    from ulid import ULID
+
+    return str(ULID())

@@ -1,0 +1,157 @@
+"""A thin repository base over the low-level DynamoDB client.
+
+Every status change goes through `transition`: one UpdateItem whose condition is
+"the item exists and its status is one of the allowed sources". Races and duplicate
+messages are settled by DynamoDB, and a failed condition hands back the current item
+(ReturnValuesOnConditionCheckFailure) so callers never read before they write.
+"""
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+THROTTLING_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    }
+)
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+class TransitionRejectedError(Exception):
+    """The condition failed: `current` is the item as it is now, or None when there is none."""
+
+    def __init__(self, current: dict[str, Any] | None) -> None:
+        super().__init__("transition rejected")
+        self.current = current
+
+
+class InvalidPageTokenError(ValueError):
+    pass
+
+
+def error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+class Table:
+    """One DynamoDB table keyed by (userId, <sort key>): every item is addressed through its owner."""
+
+    def __init__(self, client: Any, table_name: str, sort_key: str) -> None:
+        self.client = client
+        self.name = table_name
+        self.sort_key = sort_key
+
+    def key(self, user_id: str, item_id: str) -> dict[str, Any]:
+        return {"userId": {"S": user_id}, self.sort_key: {"S": item_id}}
+
+    def put_new(self, item: Mapping[str, Any]) -> bool:
+        """Insert unless the key exists; False when it did (a duplicate create is not an error)."""
+        try:
+            self.client.put_item(
+                TableName=self.name,
+                Item=serialize(item),
+                ConditionExpression="attribute_not_exists(userId)",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def get(self, user_id: str, item_id: str, *, consistent: bool = False) -> dict[str, Any] | None:
+        response = self.client.get_item(TableName=self.name, Key=self.key(user_id, item_id), ConsistentRead=consistent)
+        item = response.get("Item")
+        return deserialize(item) if item else None
+
+    def query_page(self, user_id: str, limit: int, next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first (sort keys are ULIDs); a page costs the same whatever the user's total."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": "userId = :u",
+            "ExpressionAttributeValues": {":u": {"S": user_id}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if next_token:
+            kwargs["ExclusiveStartKey"] = self.key(user_id, decode_page_token(next_token, self.sort_key))
+        response = self.client.query(**kwargs)
+        items = [deserialize(i) for i in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        token = encode_page_token(last[self.sort_key]["S"]) if last else None
+        return items, token
+
+    def transition(
+        self,
+        user_id: str,
+        item_id: str,
+        *,
+        to_status: str,
+        allowed_from: Iterable[str],
+        fields: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Move the item to `to_status` only if its status is one of `allowed_from`; returns the new item."""
+        sources = sorted(allowed_from)
+        if not sources:
+            raise ValueError(f"no status may move to {to_status}")
+        values: dict[str, Any] = {":to": to_status, **{f":from{i}": s for i, s in enumerate(sources)}}
+        names = {"#status": "status"}
+        assignments = ["#status = :to"]
+        for i, (name, value) in enumerate(fields.items()):
+            names[f"#f{i}"] = name
+            values[f":f{i}"] = value
+            assignments.append(f"#f{i} = :f{i}")
+        sources_list = ", ".join(f":from{i}" for i in range(len(sources)))
+        try:
+            response = self.client.update_item(
+                TableName=self.name,
+                Key=self.key(user_id, item_id),
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression=f"attribute_exists(userId) AND #status IN ({sources_list})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException as exc:
+            old = getattr(exc, "response", {}).get("Item")
+            raise TransitionRejectedError(deserialize(old) if old else None) from exc
+        return deserialize(response["Attributes"])
+
+
+def encode_page_token(last_sort_key: str) -> str:
+    raw = json.dumps({"k": last_sort_key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str, sort_key: str) -> str:
+    """The token is opaque to clients; only a sort key of the caller's own partition can come out."""
+    if len(token) > 512:
+        raise InvalidPageTokenError("nextToken is too long")
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError) as exc:
+        raise InvalidPageTokenError("nextToken is not a token this API issued") from exc
+    value = data.get("k") if isinstance(data, dict) else None
+    if not isinstance(value, str) or not 0 < len(value) <= 128:
+        raise InvalidPageTokenError(f"nextToken does not name a {sort_key}")
+    return value

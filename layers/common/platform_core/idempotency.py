@@ -1,0 +1,75 @@
+"""Idempotency-Key support for POST routes, on Powertools' idempotency utility.
+
+The key is built explicitly from (route, user, header) so that a request without the
+header is never idempotent by accident, and the body is the payload that must match:
+the same key with another body is a 409.
+"""
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from platform_core.config import aws_client, require_env
+from platform_core.jsonutil import to_plain
+from platform_core.problems import ProblemError
+
+KEY_LIFETIME_SECONDS = 24 * 60 * 60
+
+Outcome = tuple[int, dict[str, Any], dict[str, str]]
+
+
+@functools.cache
+def _replayer() -> tuple[Callable[..., dict[str, Any]], Any]:
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    persistence = DynamoDBPersistenceLayer(
+        table_name=require_env("IDEMPOTENCY_TABLE_NAME"), boto3_client=aws_client("dynamodb")
+    )
+    config = IdempotencyConfig(
+        event_key_jmespath="key",
+        payload_validation_jmespath="payload",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=KEY_LIFETIME_SECONDS,
+    )
+
+    @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config)
+    def replay(request: dict[str, Any], operation: Callable[[], Outcome]) -> dict[str, Any]:
+        status, body, headers = operation()
+        return {"status": status, "body": to_plain(body), "headers": headers}
+
+    return replay, config
+
+
+def run_once(
+    *,
+    scope: str,
+    user_id: str,
+    key: str | None,
+    payload: Any,
+    operation: Callable[[], Outcome],
+    lambda_context: Any,
+) -> Outcome:
+    """Run `operation`, or replay its stored outcome when this user sent this key before."""
+    if key is None:
+        return operation()
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    replay, config = _replayer()
+    if lambda_context is not None:
+        config.register_lambda_context(lambda_context)
+    try:
+        stored = replay(request={"key": f"{scope}#{user_id}#{key}", "payload": to_plain(payload)}, operation=operation)
+    except IdempotencyValidationError as exc:
+        raise ProblemError(409, "This Idempotency-Key was used with a different request body.") from exc
+    except IdempotencyAlreadyInProgressError as exc:
+        raise ProblemError(
+            409, "A request with this Idempotency-Key is still in progress.", headers={"Retry-After": "1"}
+        ) from exc
+    return int(stored["status"]), dict(stored["body"]), dict(stored.get("headers") or {})

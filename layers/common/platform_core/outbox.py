@@ -1,0 +1,69 @@
+"""The transactional outbox: a table's stream, turned into events on the service's SNS topic.
+
+Handlers write their table and return; this function publishes what changed. If SNS
+fails, the record is reported as a batch item failure and the stream retries it, so
+no event is lost and none is sent for a write that did not happen.
+"""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from platform_core.clock import utc_now_iso
+from platform_core.config import aws_client, require_env
+from platform_core.jsonutil import to_plain
+from platform_core.observability import logger, metrics
+
+# (old image, new image) -> (event type, event data), or None when the change is not an event.
+ChangeMapper = Callable[[dict[str, Any] | None, dict[str, Any] | None], tuple[str, dict[str, Any]] | None]
+
+
+def make_publisher(to_event: ChangeMapper) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    topic_arn = require_env("EVENTS_TOPIC_ARN")
+    source = require_env("EVENT_SOURCE")
+    sns = aws_client("sns")
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+    def publish(record: DynamoDBRecord) -> None:
+        change = record.dynamodb
+        new = change.new_image if change and change.new_image else None
+        old = change.old_image if change and change.old_image else None
+        event = to_event(old, new)
+        if event is None:
+            return
+        event_type, data = event
+        correlation_id = str((new or old or {}).get("correlationId", ""))
+        logger.set_correlation_id(correlation_id)
+        envelope = {
+            # The stream record id: a retried record republishes the same event id.
+            "id": record.event_id,
+            "type": event_type,
+            "source": source,
+            "time": utc_now_iso(),
+            "correlationId": correlation_id,
+            "data": to_plain(data),
+        }
+        sns.publish(
+            TopicArn=topic_arn,
+            Message=json.dumps(envelope, separators=(",", ":")),
+            MessageAttributes={"type": {"DataType": "String", "StringValue": event_type}},
+        )
+        logger.info("event published", extra={"event_type": event_type, "event_id": record.event_id})
+
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return dict(process_partial_response(event=event, record_handler=publish, processor=processor, context=context))
+
+    return handler
+
+
+def status_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str | None:
+    """The status the item moved to, or None when the status did not change."""
+    if new is None:
+        return None
+    before = old.get("status") if old else None
+    after = new.get("status")
+    return str(after) if after != before else None
