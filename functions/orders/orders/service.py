@@ -91,23 +91,23 @@ def apply_payment_result(
     (re)schedules its delivery, so a failed start is retried with the message and the
     execution, named after the order, runs once.
     """
-    target = OrderStatus.CONFIRMED if payment_status == "paid" else OrderStatus.DECLINED
     if payment_status not in ("paid", "declined"):
         logger.warning("payment status is not a result", extra={"payment_status": payment_status})
         return
+    target = OrderStatus.CONFIRMED if payment_status == "paid" else OrderStatus.DECLINED
     try:
         repo.move(user_id, order_id, target, now=utc_now_iso(), correlation_id=correlation_id)
         count("OrdersConfirmed" if target == OrderStatus.CONFIRMED else "OrdersDeclined")
         logger.info("order updated by payment", extra={"order_id": order_id, "status": target.value})
+        current = target.value
     except TransitionRejectedError as rejected:
-        current = rejected.current["status"] if rejected.current else None
-        if current is None:
+        if rejected.current is None:
             # The payment exists, so the order did: it cannot have vanished. Retry, then DLQ.
             raise OrderNotFoundError(order_id) from None
+        current = rejected.current["status"]
         logger.info(
             "payment result already applied or overtaken",
             extra={"order_id": order_id, "status": current, "payment_status": payment_status},
         )
-        if current != OrderStatus.CONFIRMED or target != OrderStatus.CONFIRMED:
-            return
-    scheduler.schedule(user_id, order_id, correlation_id)
+    if target == OrderStatus.CONFIRMED and current == OrderStatus.CONFIRMED:
+        scheduler.schedule(user_id, order_id, correlation_id)

@@ -1,0 +1,147 @@
+"""The transition tables and the card sandbox: the business rules in one place."""
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from orders.domain import TRANSITIONS as ORDER_TRANSITIONS
+from orders.domain import OrderStatus
+from payments.cards import brand_of, luhn_valid, normalize_cvc, normalize_number, parse_expiry
+from payments.domain import TRANSITIONS as PAYMENT_TRANSITIONS
+from payments.domain import PaymentStatus
+from payments.processor import Card, SandboxProcessor
+from platform_core.money import Amount
+
+
+def test_order_transitions_are_the_contracts():
+    allowed = {(src.value, dst.value) for dst, sources in ORDER_TRANSITIONS.items() for src in sources}
+    assert allowed == {
+        ("created", "confirmed"),
+        ("created", "declined"),
+        ("created", "cancelled"),
+        ("confirmed", "cancelled"),
+        ("confirmed", "delivered"),
+    }
+    # Terminal statuses never move again.
+    for terminal in (OrderStatus.DECLINED, OrderStatus.CANCELLED, OrderStatus.DELIVERED):
+        assert all(terminal not in sources for sources in ORDER_TRANSITIONS.values())
+
+
+def test_payment_transitions_are_the_contracts():
+    allowed = {(src.value, dst.value) for dst, sources in PAYMENT_TRANSITIONS.items() for src in sources}
+    assert allowed == {
+        ("pending", "paid"),
+        ("pending", "declined"),
+        ("pending", "voided"),
+        ("paid", "refunded"),
+    }
+    assert PaymentStatus.PENDING not in PAYMENT_TRANSITIONS
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [("4242424242424242", True), ("4242424242424241", False), ("79927398713", True), ("4000000000000002", True)],
+)
+def test_luhn(number: str, valid: bool):
+    assert luhn_valid(number) is valid
+
+
+@pytest.mark.parametrize("raw", ["4242 4242 4242 4242", "4242-4242-4242-4242", "4242424242424242"])
+def test_number_separators_are_allowed(raw: str):
+    assert normalize_number(raw) == "4242424242424242"
+
+
+@pytest.mark.parametrize("raw", ["", "4242", "4242 4242 4242 4241", "4242_4242_4242_4242", "42424242424242424242"])
+def test_bad_numbers_are_rejected(raw: str):
+    with pytest.raises(ValueError, match=r"."):
+        normalize_number(raw)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(123, "123"), ("0123", "0123"), (" 456 ", "456")])
+def test_cvc_forms(raw, expected):
+    assert normalize_cvc(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [12, "12", "12345", "abc", True])
+def test_bad_cvc(raw):
+    with pytest.raises(ValueError, match=r"."):
+        normalize_cvc(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "month", "year"),
+    [("12/30", 12, 2030), ("1/2031", 1, 2031), ("02/2029", 2, 2029), ("2/28/2030", 2, 2030), ("12/31/2030", 12, 2030)],
+)
+def test_expiry_formats(raw, month, year):
+    expiry = parse_expiry(raw)
+    assert (expiry.month, expiry.year) == (month, year)
+
+
+@pytest.mark.parametrize("raw", ["13/30", "0/30", "12-30", "2/30/2030", "12/3", "", "12/1999"])
+def test_bad_expiry(raw):
+    with pytest.raises(ValueError, match=r"."):
+        parse_expiry(raw)
+
+
+def test_card_is_valid_through_its_expiry_month():
+    expiry = parse_expiry("11/26")
+    assert not expiry.is_past(datetime(2026, 11, 30, 23, 0, tzinfo=UTC))
+    assert expiry.is_past(datetime(2026, 12, 1, 0, 0, tzinfo=UTC))
+
+
+class FixedClock(datetime):
+    @classmethod
+    def now(cls, tz=None):  # type: ignore[override]
+        return datetime(2026, 11, 25, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("number", "expiry", "approved", "reason"),
+    [
+        ("4242424242424242", "12/30", True, None),
+        ("4000000000000002", "12/30", False, "card_declined"),
+        ("4000000000009995", "12/30", False, "insufficient_funds"),
+        ("4242424242424242", "10/26", False, "expired_card"),
+        ("4242424242424242", "11/26", True, None),
+    ],
+)
+def test_sandbox_outcomes(number, expiry, approved, reason):
+    from decimal import Decimal
+
+    result = SandboxProcessor(clock=FixedClock).charge(
+        idempotency_key="o1", amount=Decimal(1), card=Card(number, "123", parse_expiry(expiry))
+    )
+    assert (result.approved, result.decline_reason) == (approved, reason)
+
+
+def test_card_repr_hides_the_number():
+    card = Card("4242424242424242", "123", parse_expiry("12/30"))
+    assert "4242424242424242" not in repr(card)
+    assert "123" not in repr(card)
+
+
+@pytest.mark.parametrize(
+    ("number", "brand"),
+    [
+        ("4242424242424242", "visa"),
+        ("5555555555554444", "mastercard"),
+        ("378282246310005", "amex"),
+        ("6011111111111117", "discover"),
+        ("3566002020360505", "jcb"),
+        ("9999999999999995", "unknown"),
+    ],
+)
+def test_brands(number, brand):
+    assert brand_of(number) == brand
+
+
+@pytest.mark.parametrize("good", [1, 0.01, 19.99, 1_000_000, 2000.5])
+def test_amount_accepts(good):
+    assert TypeAdapter(Amount).validate_python(good) == good
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1_000_000.01, 0.001, "5", True, float("nan"), float("inf"), None])
+def test_amount_rejects(bad):
+    with pytest.raises(ValidationError):
+        TypeAdapter(Amount).validate_python(bad)
