@@ -83,7 +83,7 @@ def build_document() -> dict[str, Any]:
         Server(
             url="https://{apiId}.execute-api.{region}.amazonaws.com/api",
             description="deployed stack (the ApiUrl output)",
-            variables={"apiId": {"default": "your-api-id"}, "region": {"default": "us-east-1"}},  # type: ignore[dict-item]
+            variables={"apiId": {"default": "your-api-id"}, "region": {"default": "us-east-1"}},
         ),
     ]
     common: dict[str, Any] = {
@@ -92,7 +92,7 @@ def build_document() -> dict[str, Any]:
         "description": "Place orders, pay for them with a card, cancel them and follow them to delivery. "
         "Every route but the documentation needs `Authorization: Bearer <JWT>`.",
         "servers": servers,
-        "security_schemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},  # type: ignore[dict-item]
+        "security_schemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         "security": [{"bearer": []}],
     }
     orders = json.loads(orders_app.get_openapi_json_schema(**common))

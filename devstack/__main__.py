@@ -1,0 +1,111 @@
+"""``python -m devstack run|token|redrive``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from devstack.tokens import mint_token
+
+
+def _overrides(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--parameter-overrides expects Key=Value, got {item!r}")
+        out[key] = value
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from devstack.stack import LocalStack
+
+    template = Path(args.template)
+    stack = LocalStack(
+        template=template,
+        port=args.port,
+        parameter_overrides=_overrides(args.parameter_overrides),
+        endpoint_file=template.resolve().parent / ".devstack" / "endpoint.json",
+        max_concurrency=args.max_concurrency,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start()
+        print(f"API:       {stack.base_url}", flush=True)
+        print(f"docs:      {stack.base_url}/docs", flush=True)
+        print(f"AWS:       {stack.aws_endpoint}  (moto; AWS_ENDPOINT_URL for the aws CLI / boto3)", flush=True)
+        print("token:     make token USER=alice   (then: Authorization: Bearer <token>)", flush=True)
+        print(f"logs:      {stack.logs_dir}/<LogicalId>.log", flush=True)
+        print(f"ready: {stack.base_url}", flush=True)
+        stop.wait()
+    finally:
+        print("stopping...", flush=True)
+        stack.stop()
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    print(mint_token(args.user, ttl=args.ttl))
+    return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    from devstack.aws import make_client, redrive_messages
+
+    path = Path(args.endpoint_file)
+    if not path.exists():
+        print(f"no running local stack ({path} not found): start it with `make run`", file=sys.stderr)
+        return 1
+    info = json.loads(path.read_text())
+    queues: dict[str, str] = info["queues"]
+    dlq = args.queue
+    if dlq not in queues:
+        dlq = next((lid for lid, url in queues.items() if url == args.queue or url.endswith("-" + args.queue)), "")
+    if not dlq:
+        print(f"unknown queue {args.queue}; known: {', '.join(queues)}", file=sys.stderr)
+        return 1
+    source = info["redrive"].get(dlq)
+    if not source:
+        print(f"{dlq} is no queue's dead-letter queue (see RedrivePolicy in the template)", file=sys.stderr)
+        return 1
+    moved = redrive_messages(make_client("sqs", info["aws_endpoint"]), queues[dlq], queues[source])
+    print(f"moved {moved} messages from {dlq} to {source}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description="Local stack for template.yaml")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the whole stack locally")
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    run.add_argument("--template", default="template.yaml")
+    run.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE")
+    run.add_argument("--max-concurrency", type=int, default=4, help="warm workers per function at most")
+    run.set_defaults(func=cmd_run)
+    tok = sub.add_parser("token", help="print a bearer token for the local stack")
+    tok.add_argument("--user", required=True)
+    tok.add_argument("--ttl", type=int, default=3600)
+    tok.set_defaults(func=cmd_token)
+    red = sub.add_parser("redrive", help="move a DLQ's messages back to its source queue")
+    red.add_argument("--queue", required=True, help="logical id (e.g. OrdersInboxDLQ) or URL of the DLQ")
+    red.add_argument("--endpoint-file", default=".devstack/endpoint.json")
+    red.set_defaults(func=cmd_redrive)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,358 @@
+"""In-process moto server, wire-level fault injection, and creation of the template's resources."""
+
+from __future__ import annotations
+
+import collections
+import io
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import boto3
+import requests
+from botocore.config import Config
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from devstack.template import REGION, StackModel
+
+INTERNAL_UA = "devstack-internal"
+
+_TARGET_PREFIXES = {
+    "dynamodb_": "dynamodb",
+    "dynamodbstreams_": "dynamodbstreams",
+    "amazonsqs": "sqs",
+    "awsstepfunctions": "stepfunctions",
+    "secretsmanager": "secretsmanager",
+    "amazonsns": "sns",
+}
+_SERVICE_ALIASES = {"states": "stepfunctions", "streams.dynamodb": "dynamodbstreams"}
+_JSON_ERROR_PREFIX = {
+    "dynamodb": "com.amazonaws.dynamodb.v20120810#",
+    "dynamodbstreams": "com.amazonaws.dynamodb.v20120810#",
+}
+
+
+def _norm_service(name: str) -> str:
+    name = name.lower()
+    return _SERVICE_ALIASES.get(name, name)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Fault:
+    service: str
+    operation: str | None
+    status: int
+    code: str
+    message: str
+    remaining: int | None
+    until: float | None
+    include_internal: bool
+    hits: int = 0
+
+    def matches(self, service: str, operation: str, internal: bool) -> bool:
+        if internal and not self.include_internal:
+            return False
+        if self.until is not None and time.monotonic() > self.until:
+            return False
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        return self.service == service and (self.operation is None or self.operation.lower() == operation.lower())
+
+
+class FaultInjector:
+    """Make moto answer chosen operations with real-looking AWS errors."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def inject(  # noqa: PLR0917
+        self,
+        service: str,
+        operation: str | None = None,
+        status: int = 500,
+        code: str = "InternalError",
+        message: str = "Injected fault",
+        times: int | None = None,
+        seconds: float | None = None,
+        include_internal: bool = False,
+    ) -> Fault:
+        """Fail ``service``/``operation`` (None = every operation) ``times`` times or for ``seconds``
+        (neither: until cleared). Requests of the stack's own pollers are spared unless ``include_internal``."""
+        fault = Fault(
+            service=_norm_service(service),
+            operation=operation,
+            status=status,
+            code=code,
+            message=message,
+            remaining=times,
+            until=time.monotonic() + seconds if seconds is not None else None,
+            include_internal=include_internal,
+        )
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, service: str, operation: str, internal: bool) -> Fault | None:
+        with self._lock:
+            for f in self._faults:
+                if f.matches(service, operation, internal):
+                    f.hits += 1
+                    if f.remaining is not None:
+                        f.remaining -= 1
+                    return f
+        return None
+
+
+def _identify(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    scope_service = ""
+    if "Credential=" in auth:
+        parts = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(parts) >= 4:
+            scope_service = parts[3]
+    if target:
+        prefix, _, op = target.rpartition(".")
+        low = prefix.lower()
+        service = next((s for p, s in _TARGET_PREFIXES.items() if low.startswith(p)), scope_service or low)
+        return _norm_service(service), op
+    op = ""
+    ctype = environ.get("CONTENT_TYPE", "")
+    if "x-www-form-urlencoded" in ctype and body:
+        op = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+    if not op:
+        op = parse_qs(environ.get("QUERY_STRING", "")).get("Action", [""])[0]
+    if not op:
+        op = f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
+    return _norm_service(scope_service or "unknown"), op
+
+
+class AwsMiddleware:
+    """WSGI wrapper around moto's app: counts requests per (service, operation) and injects faults."""
+
+    def __init__(self, app: Callable[..., Any], faults: FaultInjector) -> None:
+        self.app = app
+        self.faults = faults
+        self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        service, op = _identify(environ, body)
+        internal = INTERNAL_UA in environ.get("HTTP_USER_AGENT", "")
+        if not internal and not environ.get("PATH_INFO", "").startswith("/moto-api"):
+            with self._lock:
+                self.requests[(service, op)] += 1
+        fault = self.faults.take(service, op, internal)
+        if fault is None:
+            return self.app(environ, start_response)
+        rid = str(uuid.uuid4())
+        if environ.get("HTTP_X_AMZ_TARGET"):
+            ctype = environ.get("CONTENT_TYPE") or "application/x-amz-json-1.0"
+            payload = json.dumps(
+                {"__type": _JSON_ERROR_PREFIX.get(service, "") + fault.code, "message": fault.message}
+            ).encode()
+            headers = [
+                ("Content-Type", ctype),
+                ("x-amzn-RequestId", rid),
+                ("x-amzn-query-error", f"{fault.code};{'Sender' if fault.status < 500 else 'Receiver'}"),
+            ]
+        else:
+            kind = "Sender" if fault.status < 500 else "Receiver"
+            payload = (
+                f'<ErrorResponse xmlns="http://{service}.amazonaws.com/doc/"><Error><Type>{kind}</Type>'
+                f"<Code>{fault.code}</Code><Message>{fault.message}</Message></Error>"
+                f"<RequestId>{rid}</RequestId></ErrorResponse>"
+            ).encode()
+            headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)]
+        headers.append(("Content-Length", str(len(payload))))
+        start_response(f"{fault.status} Injected", headers)
+        return [payload]
+
+    def counts(self) -> collections.Counter[tuple[str, str]]:
+        with self._lock:
+            return collections.Counter(self.requests)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+
+class _QuietHandler(MotoRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class MotoServer(ThreadedMotoServer):
+    """moto in server mode in this process, behind :class:`AwsMiddleware`."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port or free_port()
+        # Step Functions service integrations call back into moto on MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.port)
+        super().__init__(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.faults = FaultInjector()
+        self.middleware: AwsMiddleware | None = None
+
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        self.middleware = AwsMiddleware(app, self.faults)
+        self._server = make_server(self._ip_address, self._port, self.middleware, True, request_handler=_QuietHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever(poll_interval=0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        # moto's backends are global to the process: start from a clean slate (one stack at a time).
+        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
+        resp = requests.post(
+            f"{self.url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+        )
+        resp.raise_for_status()
+
+
+def make_client(service: str, endpoint: str, internal: bool = False) -> Any:
+    cfg = Config(
+        region_name=REGION,
+        retries={"max_attempts": 2 if internal else 3, "mode": "standard"},
+        user_agent_extra=INTERNAL_UA if internal else None,
+        read_timeout=30,
+        max_pool_connections=50,
+    )
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto
+        config=cfg,
+    )
+
+
+def create_resources(  # noqa: PLR0912
+    model: StackModel, endpoint: str, jwt_secret: str, delivery_delay: str | None = None
+) -> dict[str, str]:
+    """Create the template's tables, queues, topics, subscriptions, secrets and state machines in moto.
+
+    Returns physical overrides (``"Logical"``/``"Logical.Attr"`` -> real id) for the model's second pass.
+    The state machine is created by :func:`create_state_machines` once the model is final.
+    """
+    overrides: dict[str, str] = {}
+    ddb = make_client("dynamodb", endpoint, internal=True)
+    for t in model.tables.values():
+        kwargs: dict[str, Any] = {
+            "TableName": t.name,
+            "KeySchema": t.key_schema,
+            "AttributeDefinitions": t.attribute_definitions,
+            "BillingMode": t.billing_mode,
+        }
+        if t.provisioned_throughput:
+            kwargs["ProvisionedThroughput"] = t.provisioned_throughput
+        if t.global_secondary_indexes:
+            kwargs["GlobalSecondaryIndexes"] = t.global_secondary_indexes
+        if t.local_secondary_indexes:
+            kwargs["LocalSecondaryIndexes"] = t.local_secondary_indexes
+        if t.stream_view_type:
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": t.stream_view_type}
+        desc = ddb.create_table(**kwargs)["TableDescription"]
+        if desc.get("LatestStreamArn"):
+            overrides[f"{t.logical_id}.StreamArn"] = desc["LatestStreamArn"]
+        if t.ttl_attribute:
+            ddb.update_time_to_live(
+                TableName=t.name, TimeToLiveSpecification={"Enabled": True, "AttributeName": t.ttl_attribute}
+            )
+    sqs = make_client("sqs", endpoint, internal=True)
+    # Dead-letter queues first, so redrive policies can point at them.
+    ordered = sorted(model.queues.values(), key=lambda q: q.redrive is not None)
+    for q in ordered:
+        attrs = dict(q.attributes)
+        if q.redrive:
+            attrs["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": q.redrive.dead_letter_arn, "maxReceiveCount": str(q.redrive.max_receive_count)}
+            )
+        url = sqs.create_queue(QueueName=q.name, Attributes=attrs)["QueueUrl"]
+        overrides[q.logical_id] = url
+    sns = make_client("sns", endpoint, internal=True)
+    for tp in model.topics.values():
+        sns.create_topic(Name=tp.name, Attributes=tp.attributes)
+    for s in model.subscriptions.values():
+        attrs = {}
+        if s.filter_policy is not None:
+            attrs["FilterPolicy"] = json.dumps(s.filter_policy)
+            if s.filter_policy_scope:
+                attrs["FilterPolicyScope"] = s.filter_policy_scope
+        if s.raw_message_delivery:
+            attrs["RawMessageDelivery"] = "true"
+        sns.subscribe(
+            TopicArn=s.topic_arn, Protocol=s.protocol, Endpoint=s.endpoint, Attributes=attrs, ReturnSubscriptionArn=True
+        )
+    sm = make_client("secretsmanager", endpoint, internal=True)
+    for sec in model.secrets.values():
+        value = sec.secret_string if sec.secret_string is not None and not sec.generate else jwt_secret
+        arn = sm.create_secret(Name=sec.name, SecretString=value, Description=sec.description)["ARN"]
+        overrides[sec.logical_id] = arn
+    return overrides
+
+
+def create_state_machines(model: StackModel, endpoint: str) -> None:
+    sfn = make_client("stepfunctions", endpoint, internal=True)
+    for m in model.state_machines.values():
+        sfn.create_state_machine(
+            name=m.name,
+            definition=json.dumps(m.definition),
+            roleArn=f"arn:aws:iam::123456789012:role/{m.name}-role",
+            type=m.type,
+        )
+
+
+def redrive_messages(sqs: Any, dlq_url: str, source_url: str) -> int:
+    """Move every message of ``dlq_url`` back to ``source_url`` (body and attributes kept)."""
+    moved = 0
+    empty_rounds = 0
+    while empty_rounds < 2:
+        resp = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=30,
+        )
+        msgs = resp.get("Messages") or []
+        if not msgs:
+            empty_rounds += 1
+            continue
+        empty_rounds = 0
+        for m in msgs:
+            kwargs: dict[str, Any] = {"QueueUrl": source_url, "MessageBody": m["Body"]}
+            if m.get("MessageAttributes"):
+                kwargs["MessageAttributes"] = m["MessageAttributes"]
+            sqs.send_message(**kwargs)
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=m["ReceiptHandle"])
+            moved += 1
+    return moved

@@ -1,0 +1,390 @@
+"""API Gateway (REST, Lambda proxy) emulation on starlette: routes, TOKEN authorizer, gateway responses."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from devstack.template import ACCOUNT_ID, REGION, REST_API_ID, ApiModel, ApiRoute, GatewayResponse
+from devstack.workers import InvokeResult
+
+MAX_BODY = 10 * 1024 * 1024
+
+# API Gateway's own defaults, used when the template does not customize a response type.
+_AWS_DEFAULTS: dict[str, tuple[int, str]] = {
+    "UNAUTHORIZED": (401, "Unauthorized"),
+    "ACCESS_DENIED": (403, "User is not authorized to access this resource"),
+    "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
+    "REQUEST_TOO_LARGE": (413, "Request Too Long"),
+    "AUTHORIZER_FAILURE": (500, "Internal server error"),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, "Internal server error"),
+    "INTEGRATION_FAILURE": (502, "Internal server error"),
+    "DEFAULT_5XX": (502, "Internal server error"),
+    "DEFAULT_4XX": (400, "Bad request"),
+}
+
+
+@dataclass
+class CompiledRoute:
+    route: ApiRoute
+    segments: list[str]
+    greedy: bool
+
+    @property
+    def specificity(self) -> tuple[int, int, int]:
+        static = sum(1 for s in self.segments if not s.startswith("{"))
+        return (0 if self.greedy else 1, len(self.segments), static)
+
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        params: dict[str, str] = {}
+        segs = self.segments
+        if self.greedy:
+            if len(parts) < len(segs):
+                return None
+        elif len(parts) != len(segs):
+            return None
+        for i, seg in enumerate(segs):
+            if seg.startswith("{") and seg.endswith("+}"):
+                params[seg[1:-2]] = "/".join(unquote(p) for p in parts[i:])
+                return params
+            if seg.startswith("{") and seg.endswith("}"):
+                if parts[i] == "":
+                    return None
+                params[seg[1:-1]] = unquote(parts[i])
+            elif unquote(parts[i]) != seg:
+                return None
+        return params
+
+
+def _split(path: str) -> list[str]:
+    path = path.strip("/")
+    return path.split("/") if path else []
+
+
+def _compile(route: ApiRoute) -> CompiledRoute:
+    segs = _split(route.path)
+    return CompiledRoute(route, segs, bool(segs) and segs[-1].endswith("+}"))
+
+
+def _pattern(resource: str) -> re.Pattern[str]:
+    return re.compile("^" + re.escape(resource).replace(r"\*", ".*").replace(r"\?", ".") + "$")
+
+
+def policy_allows(policy: Any, method_arn: str) -> bool:
+    """IAM evaluation for execute-api:Invoke: an explicit Deny wins, else some Allow must match."""
+    if not isinstance(policy, dict):
+        return False
+    stmts = policy.get("Statement") or []
+    if isinstance(stmts, dict):
+        stmts = [stmts]
+    allowed = False
+    for st in stmts:
+        if not isinstance(st, dict):
+            continue
+        actions = st.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if not any(_pattern(str(a).lower()).match("execute-api:invoke") for a in actions):
+            continue
+        resources = st.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        if not any(_pattern(str(r)).match(method_arn) for r in resources):
+            continue
+        effect = str(st.get("Effect", "")).lower()
+        if effect == "deny":
+            return False
+        if effect == "allow":
+            allowed = True
+    return allowed
+
+
+def _title(name: str) -> str:
+    return "-".join(p[:1].upper() + p[1:] for p in name.split("-"))
+
+
+class Gateway:
+    """ASGI app. ``invoke(logical_id, event) -> InvokeResult``; ``record(fn, trigger, ms, outcome, corr)``."""
+
+    def __init__(
+        self,
+        api: ApiModel,
+        invoke: Callable[[str, Any], InvokeResult],
+        record: Callable[[str, str, float, str, str], None],
+        max_threads: int = 64,
+    ) -> None:
+        self.api = api
+        self.stage = api.stage_name
+        self.invoke = invoke
+        self.record = record
+        self.routes = sorted((_compile(r) for r in api.routes), key=lambda c: c.specificity, reverse=True)
+        self.executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="gateway")
+        self._auth_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._auth_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # ---------------------------------------------------------------- responses
+    def gateway_response(self, kind: str, request_id: str, detail: str | None = None) -> Response:
+        gw: GatewayResponse | None = self.api.gateway_responses.get(kind)
+        default_status, default_msg = _AWS_DEFAULTS.get(kind, (500, "Internal server error"))
+        if gw is None:
+            fallback = "DEFAULT_5XX" if default_status >= 500 else "DEFAULT_4XX"
+            gw = self.api.gateway_responses.get(fallback)
+            if gw is not None:
+                gw = GatewayResponse(default_status if not gw.status else gw.status, gw.headers, gw.body)
+        if gw is None:
+            gw = GatewayResponse(
+                default_status, {"Content-Type": "application/json"}, json.dumps({"message": default_msg})
+            )
+        status = gw.status or default_status
+        body = gw.body.replace("$context.requestId", request_id)
+        if detail is not None:
+            body = body.replace("$context.error.messageString", json.dumps(detail))
+        headers = dict(gw.headers)
+        headers.setdefault("Content-Type", "application/json")
+        headers["x-amzn-RequestId"] = request_id
+        headers["x-amzn-ErrorType"] = kind
+        return Response(content=body, status_code=status, headers=headers)
+
+    # ---------------------------------------------------------------- ASGI
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def handle(self, request: Request) -> Response:  # noqa: PLR0911, PLR0912, PLR0915
+        started = time.monotonic()
+        request_id = str(uuid.uuid4())
+        method = request.method.upper()
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        raw = raw_path.decode("latin-1").split("?", 1)[0]
+        parts = _split(raw)
+        label = f"http {method} {unquote(raw)}"
+        if not parts or unquote(parts[0]) != self.stage:
+            return self._log_gw(label, started, self.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id))
+        res_parts = parts[1:]
+        match: tuple[CompiledRoute, dict[str, str]] | None = None
+        for c in self.routes:
+            if c.route.method not in (method, "ANY"):
+                continue
+            params = c.match(res_parts)
+            if params is not None:
+                match = (c, params)
+                break
+        if match is None:
+            return self._log_gw(label, started, self.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id))
+        compiled, path_params = match
+        route = compiled.route
+
+        clen = request.headers.get("content-length")
+        if clen and clen.isdigit() and int(clen) > MAX_BODY:
+            return self._log_gw(label, started, self.gateway_response("REQUEST_TOO_LARGE", request_id))
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                return self._log_gw(label, started, self.gateway_response("REQUEST_TOO_LARGE", request_id))
+            chunks.append(chunk)
+        body_bytes = b"".join(chunks)
+
+        resource_path = "/" + "/".join(unquote(p) for p in res_parts)
+        authorizer_ctx: dict[str, Any] | None = None
+        if route.auth != "NONE":
+            auth = self.api.authorizers[route.auth]
+            token = request.headers.get(auth.identity_header, "")
+            if not token.strip():
+                return self._log_gw(label, started, self.gateway_response("UNAUTHORIZED", request_id))
+            method_arn = (
+                f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{REST_API_ID}/{self.stage}/{method}"
+                f"{'/'.join([''] + [unquote(p) for p in res_parts])}"
+            )
+            outcome = await self._run(self.authorize, auth.function, token, method_arn, auth.ttl)
+            if isinstance(outcome, str):
+                return self._log_gw(label, started, self.gateway_response(outcome, request_id))
+            authorizer_ctx = outcome
+
+        headers: dict[str, str] = {}
+        multi_headers: dict[str, list[str]] = {}
+        for raw_k, raw_v in request.headers.raw:
+            name = _title(raw_k.decode("latin-1"))
+            val = raw_v.decode("latin-1")
+            headers[name] = val
+            multi_headers.setdefault(name, []).append(val)
+        query = parse_qsl(request.url.query, keep_blank_values=True)
+        qs: dict[str, str] = {}
+        mqs: dict[str, list[str]] = {}
+        for k, v in query:
+            qs[k] = v
+            mqs.setdefault(k, []).append(v)
+        try:
+            body: str | None = body_bytes.decode("utf-8") if body_bytes else None
+            is_b64 = False
+        except UnicodeDecodeError:
+            body = base64.b64encode(body_bytes).decode()
+            is_b64 = True
+        now = time.time()
+        client = request.client
+        event = {
+            "resource": route.path,
+            "path": resource_path,
+            "httpMethod": method,
+            "headers": headers or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": qs or None,
+            "multiValueQueryStringParameters": mqs or None,
+            "pathParameters": path_params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "accountId": ACCOUNT_ID,
+                "apiId": REST_API_ID,
+                "resourceId": route.path,
+                "resourcePath": route.path,
+                "httpMethod": method,
+                "extendedRequestId": request_id,
+                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                "path": f"/{self.stage}{resource_path}",
+                "protocol": "HTTP/1.1",
+                "stage": self.stage,
+                "domainPrefix": "localhost",
+                "requestTimeEpoch": int(now * 1000),
+                "requestId": request_id,
+                "domainName": request.headers.get("host", "127.0.0.1"),
+                "identity": {
+                    "sourceIp": client.host if client else "127.0.0.1",
+                    "userAgent": request.headers.get("user-agent"),
+                    "accessKey": None,
+                    "accountId": None,
+                    "caller": None,
+                    "user": None,
+                    "userArn": None,
+                },
+                **({"authorizer": authorizer_ctx} if authorizer_ctx is not None else {}),
+            },
+            "body": body,
+            "isBase64Encoded": is_b64,
+        }
+        res: InvokeResult = await self._run(self.invoke, route.function, event)
+        trigger = f"http {method} {resource_path}"
+        if not res.ok:
+            resp = self.gateway_response("DEFAULT_5XX", request_id)
+            self.record(route.function, trigger, res.duration_ms, f"{resp.status_code} error {res.error_message}", "")
+            return resp
+        built = self._build_response(res.result, request_id)
+        if built is None:
+            resp = self.gateway_response("DEFAULT_5XX", request_id)
+            self.record(
+                route.function, trigger, res.duration_ms, f"{resp.status_code} malformed Lambda proxy response", ""
+            )
+            return resp
+        corr = next((v.decode() for k, v in built.raw_headers if k.lower() == b"x-correlation-id"), "")
+        self.record(route.function, trigger, res.duration_ms, str(built.status_code), corr)
+        return built
+
+    def _log_gw(self, label: str, started: float, resp: Response) -> Response:
+        self.record("-", label, (time.monotonic() - started) * 1000, f"{resp.status_code} (gateway)", "")
+        return resp
+
+    def _build_response(self, result: Any, request_id: str) -> Response | None:  # noqa: PLR0911
+        if not isinstance(result, dict):
+            return None
+        try:
+            status = int(result.get("statusCode", 200))
+        except (TypeError, ValueError):
+            return None
+        if not 100 <= status <= 599:
+            return None
+        body = result.get("body")
+        if body is not None and not isinstance(body, str):
+            return None
+        try:
+            content = base64.b64decode(body) if body and result.get("isBase64Encoded") else (body or "").encode()
+        except ValueError:
+            return None
+        raw: list[tuple[bytes, bytes]] = []
+        seen: set[str] = set()
+        mvh = result.get("multiValueHeaders") or {}
+        hdrs = result.get("headers") or {}
+        if not isinstance(mvh, dict) or not isinstance(hdrs, dict):
+            return None
+        for k, vals in mvh.items():
+            for v in vals if isinstance(vals, list) else [vals]:
+                raw.append((str(k).lower().encode("latin-1"), str(v).encode("latin-1")))
+            seen.add(str(k).lower())
+        for k, v in hdrs.items():
+            if str(k).lower() not in seen:
+                raw.append((str(k).lower().encode("latin-1"), str(v).encode("latin-1")))
+        names = {k for k, _ in raw}
+        if b"content-type" not in names:
+            raw.append((b"content-type", b"application/json"))
+        raw.append((b"x-amzn-requestid", request_id.encode()))
+        resp = Response(content=content, status_code=status)
+        resp.raw_headers = [h for h in resp.raw_headers if h[0] == b"content-length"] + raw
+        return resp
+
+    # ---------------------------------------------------------------- authorizer
+    def authorize(self, function: str, token: str, method_arn: str, ttl: int) -> dict[str, Any] | str:
+        """Returns the requestContext.authorizer dict, or a gateway response type on failure."""
+        key = (function, token)
+        now = time.monotonic()
+        cached = None
+        if ttl > 0:
+            with self._auth_lock:
+                hit = self._auth_cache.get(key)
+                if hit and hit[0] > now:
+                    cached = hit[1]
+        if cached is None:
+            event = {"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}
+            res = self.invoke(function, event)
+            if not res.ok:
+                msg = str((res.error or {}).get("errorMessage", ""))
+                if msg == "Unauthorized":
+                    self.record(function, "authorizer", res.duration_ms, "401 Unauthorized", "")
+                    return "UNAUTHORIZED"
+                self.record(function, "authorizer", res.duration_ms, f"500 error {res.error_message}", "")
+                return "AUTHORIZER_FAILURE"
+            result = res.result
+            if not isinstance(result, dict) or "policyDocument" not in result or "principalId" not in result:
+                self.record(function, "authorizer", res.duration_ms, "500 malformed authorizer response", "")
+                return "AUTHORIZER_CONFIGURATION_ERROR"
+            cached = result
+            if ttl > 0:
+                with self._auth_lock:
+                    self._auth_cache[key] = (now + ttl, result)
+            self.record(function, "authorizer", res.duration_ms, f"principal {result.get('principalId')}", "")
+        if not policy_allows(cached.get("policyDocument"), method_arn):
+            return "ACCESS_DENIED"
+        ctx: dict[str, Any] = {"principalId": cached.get("principalId")}
+        extra = cached.get("context")
+        if isinstance(extra, dict):
+            ctx.update(extra)
+        if cached.get("usageIdentifierKey"):
+            ctx["usageIdentifierKey"] = cached["usageIdentifierKey"]
+        return ctx

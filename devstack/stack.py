@@ -1,0 +1,407 @@
+"""The local stack engine: moto + warm workers + pollers + HTTP front, all derived from template.yaml."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import uvicorn
+
+from devstack.aws import (
+    FaultInjector,
+    MotoServer,
+    create_resources,
+    create_state_machines,
+    make_client,
+    redrive_messages,
+)
+from devstack.gateway import Gateway
+from devstack.pollers import SqsPoller, StreamPoller
+from devstack.template import StackModel, load_stack_model
+from devstack.tokens import jwt_secret, mint_token
+from devstack.workers import FunctionLogs, FunctionPool, InvokeResult, worker_env
+
+LEGACY_DEMO_TOKEN = "thisisajwttoken"  # noqa: S105 - the original system's fixed token, local stack only
+
+
+class Invocation(NamedTuple):
+    function: str
+    trigger: str
+    duration_ms: float
+    outcome: str
+
+
+class LocalStack:
+    """Run the whole template locally. Use as a context manager, or call :meth:`start`/:meth:`stop`.
+
+    ``env`` overrides the process environment for the engine's settings (``JWT_SECRET``,
+    ``DELIVERY_DELAY_SECONDS``); ``function_env`` adds variables to functions' environments
+    (key = logical id, or ``"*"`` for every function).
+    """
+
+    def __init__(
+        self,
+        template: str | Path = "template.yaml",
+        port: int = 0,
+        parameter_overrides: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        *,
+        function_env: Mapping[str, Mapping[str, str]] | None = None,
+        max_concurrency: int = 4,
+        logs_dir: str | Path | None = None,
+        watch: bool = True,
+        echo: Callable[[str], None] | None = None,
+        endpoint_file: str | Path | None = None,
+    ) -> None:
+        self.template_path = Path(template).resolve()
+        self.settings: dict[str, str] = {**os.environ, **(env or {})}
+        self.port = port
+        self.parameter_overrides = {k: str(v) for k, v in (parameter_overrides or {}).items()}
+        self.function_env = {k: dict(v) for k, v in (function_env or {}).items()}
+        self.max_concurrency = max_concurrency
+        self.logs_dir = Path(logs_dir) if logs_dir else self.template_path.parent / ".devstack" / "logs"
+        self.watch = watch
+        self.endpoint_file = Path(endpoint_file) if endpoint_file else None
+        self._echo = echo or (lambda line: print(line, flush=True))
+        self.invocations: list[Invocation] = []
+        self._inv_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.pools: dict[str, FunctionPool] = {}
+        self.sqs_pollers: list[SqsPoller] = []
+        self.stream_pollers: list[StreamPoller] = []
+        self.moto: MotoServer | None = None
+        self.gateway: Gateway | None = None
+        self._server: uvicorn.Server | None = None
+        self._logs: FunctionLogs | None = None
+        self._clients: dict[str, Any] = {}
+        self._started = False
+        self._activity = 0  # bumped on every invocation; wait_idle checks it did not move
+        self.model: StackModel
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def jwt_secret(self) -> str:
+        return jwt_secret(self.settings)
+
+    def _effective_overrides(self, tpl_params: Mapping[str, Any]) -> dict[str, str]:
+        overrides = dict(self.parameter_overrides)
+        delay = self.settings.get("DELIVERY_DELAY_SECONDS")
+        if delay and "DeliveryDelaySeconds" in tpl_params and "DeliveryDelaySeconds" not in overrides:
+            overrides["DeliveryDelaySeconds"] = delay
+        return overrides
+
+    def start(self) -> LocalStack:
+        if self._started:
+            return self
+        self._started = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:  # noqa: PLR0912, PLR0915
+        from devstack.template import load_template
+
+        t0 = time.monotonic()
+        params = load_template(self.template_path).get("Parameters") or {}
+        overrides = self._effective_overrides(params)
+        self.moto = MotoServer()
+        self.moto.start()
+        endpoint = self.moto.url
+        first = load_stack_model(self.template_path, overrides, endpoint=endpoint)
+        physical = create_resources(first, endpoint, self.jwt_secret)
+        self.model = load_stack_model(self.template_path, overrides, endpoint=endpoint, physical_overrides=physical)
+        create_state_machines(self.model, endpoint)
+
+        self._logs = FunctionLogs(self.logs_dir)
+        authorizer_fns = {a.function for api in self.model.apis.values() for a in api.authorizers.values()}
+        for lid, fn in self.model.functions.items():
+            extra: dict[str, str] = dict(self.function_env.get("*", {}))
+            if lid in authorizer_fns:
+                extra["LEGACY_DEMO_TOKEN"] = LEGACY_DEMO_TOKEN
+            extra.update(self.function_env.get(lid, {}))
+            self.pools[lid] = FunctionPool(
+                fn, worker_env(fn, endpoint, extra), self._logs, self.max_concurrency, notice=self._notice
+            )
+        with ThreadPoolExecutor(max_workers=max(1, len(self.pools))) as ex:
+            futures = [ex.submit(p.start) for p in self.pools.values()]
+            for f in futures:
+                f.result()
+
+        for fn in self.model.functions.values():
+            for st in fn.stream_events:
+                if st.enabled:
+                    sp = StreamPoller(
+                        fn, st, self.model.tables[st.table], endpoint, self.invoke, self._record, self._stop
+                    )
+                    self.stream_pollers.append(sp)
+            for sq in fn.sqs_events:
+                if sq.enabled:
+                    qp = SqsPoller(fn, sq, self.model.queues[sq.queue], endpoint, self.invoke, self._record, self._stop)
+                    self.sqs_pollers.append(qp)
+        for t in [*self.stream_pollers, *self.sqs_pollers]:
+            t.start()
+        for sp in self.stream_pollers:
+            sp.ready.wait(10)
+
+        api = self.model.api
+        if api is not None:
+            self.gateway = Gateway(api, self.invoke, self._record)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", self.port))
+            self.port = sock.getsockname()[1]
+            config = uvicorn.Config(
+                self.gateway,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+                timeout_graceful_shutdown=2,
+            )
+            self._server = uvicorn.Server(config)
+            server = self._server
+            th = threading.Thread(target=lambda: server.run(sockets=[sock]), daemon=True, name="gateway")
+            th.start()
+            self._threads.append(th)
+            deadline = time.monotonic() + 10
+            while not server.started and th.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if not server.started:
+                raise RuntimeError("HTTP front failed to start")
+
+        if self.watch:
+            th = threading.Thread(target=self._watch, daemon=True, name="watcher")
+            th.start()
+            self._threads.append(th)
+        if self.endpoint_file:
+            self._write_endpoint_file()
+        self._report(time.monotonic() - t0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        for pool in self.pools.values():
+            pool.stop()
+        for t in [*self._threads, *self.sqs_pollers, *self.stream_pollers]:
+            t.join(timeout=5)
+        if self.gateway is not None:
+            self.gateway.close()
+        if self.moto is not None:
+            with contextlib.suppress(Exception):
+                self.moto.stop()
+            self.moto = None
+        if self._logs is not None:
+            self._logs.close()
+        if self.endpoint_file and self.endpoint_file.exists():
+            with contextlib.suppress(OSError):
+                data = json.loads(self.endpoint_file.read_text())
+                if data.get("pid") == os.getpid():
+                    self.endpoint_file.unlink()
+
+    # ------------------------------------------------------------------ invocations
+    def invoke(self, logical_id: str, event: Any) -> InvokeResult:
+        """Invoke a function's warm worker directly (no logging of an invocation line)."""
+        self._activity += 1
+        return self.pools[logical_id].invoke(event)
+
+    def _record(self, function: str, trigger: str, duration_ms: float, outcome: str, correlation_id: str) -> None:
+        with self._inv_lock:
+            self.invocations.append(Invocation(function, trigger, duration_ms, outcome))
+        stamp = time.strftime("%H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
+        self._echo(f"{stamp}  {function:<26} {trigger:<40} {duration_ms:8.1f} ms  {outcome}  {correlation_id}".rstrip())
+
+    def _notice(self, message: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self._echo(f"{stamp}  [devstack] {message}")
+
+    def _report(self, seconds: float) -> None:
+        m = self.model
+        self._notice(
+            f"started in {seconds:.1f}s: {len(m.functions)} functions, {len(m.tables)} tables, "
+            f"{len(m.queues)} queues, {len(m.topics)} topics, {len(m.state_machines)} state machines, "
+            f"{len(m.routes)} routes"
+        )
+        if m.unsupported or m.skipped:
+            self._echo("not emulated locally:")
+            for u in m.unsupported:
+                self._echo(f"  - {u}")
+            for s in m.skipped:
+                self._echo(f"  - skipped: {s}")
+
+    # ------------------------------------------------------------------ helpers for tests and the CLI
+    @property
+    def base_url(self) -> str:
+        stage = self.model.api.stage_name if self.model.api else ""
+        return f"http://127.0.0.1:{self.port}/{stage}"
+
+    @property
+    def aws_endpoint(self) -> str:
+        assert self.moto is not None, "stack not started"
+        return self.moto.url
+
+    @property
+    def faults(self) -> FaultInjector:
+        assert self.moto is not None, "stack not started"
+        return self.moto.faults
+
+    def client(self, service: str) -> Any:
+        """A boto3 client on the local AWS services (cached per service)."""
+        if service not in self._clients:
+            self._clients[service] = make_client(service, self.aws_endpoint)
+        return self._clients[service]
+
+    def physical_id(self, logical_id: str) -> str:
+        return self.model.physical_id(logical_id)
+
+    def token(self, user: str, ttl: int = 3600, **claims: Any) -> str:
+        return mint_token(user, self.jwt_secret, ttl, **claims)
+
+    def function_logs(self, logical_id: str) -> list[str]:
+        assert self._logs is not None
+        return self._logs.lines(logical_id)
+
+    def aws_requests(self) -> collections.Counter[tuple[str, str]]:
+        """Requests to the local AWS services per (service, operation), the stack's own polling excluded."""
+        assert self.moto is not None and self.moto.middleware is not None
+        return self.moto.middleware.counts()
+
+    def reset_aws_requests(self) -> None:
+        assert self.moto is not None and self.moto.middleware is not None
+        self.moto.middleware.reset()
+
+    def worker_pids(self) -> list[int]:
+        return [pid for p in self.pools.values() for pid in p.pids()]
+
+    def redrive(self, dlq: str) -> int:
+        """Move the messages of a DLQ (logical id or URL) back to its source queue; returns how many."""
+        dlq_q = next((q for q in self.model.queues.values() if dlq in (q.logical_id, q.url, q.arn, q.name)), None)
+        if dlq_q is None:
+            raise KeyError(dlq)
+        source = next(
+            (q for q in self.model.queues.values() if q.redrive and q.redrive.dead_letter_queue == dlq_q.logical_id),
+            None,
+        )
+        if source is None:
+            raise ValueError(f"{dlq_q.logical_id} is no queue's dead-letter queue")
+        return redrive_messages(make_client("sqs", self.aws_endpoint, internal=True), dlq_q.url, source.url)
+
+    def _idle_now(self, sfn: Any, sqs: Any) -> str:
+        busy = [lid for lid, p in self.pools.items() if p.in_flight]
+        if busy:
+            return f"invocations in flight: {busy}"
+        for qp in self.sqs_pollers:
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=qp.queue.url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            if any(int(v) for v in attrs.values()):
+                return f"queue {qp.queue.logical_id} not empty: {attrs}"
+        for m in self.model.state_machines.values():
+            running = sfn.list_executions(stateMachineArn=m.arn, statusFilter="RUNNING").get("executions")
+            if running:
+                return f"{len(running)} executions of {m.logical_id} running"
+        return ""
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Return once queues are empty, streams drained, nothing in flight and no execution running.
+
+        Raises TimeoutError (naming what is still busy) after ``timeout`` seconds.
+        """
+        sqs = make_client("sqs", self.aws_endpoint, internal=True)
+        sfn = make_client("stepfunctions", self.aws_endpoint, internal=True)
+        deadline = time.monotonic() + timeout
+        calm = 0
+        reason = ""
+        while time.monotonic() < deadline:
+            passes = {id(sp): sp.passes for sp in self.stream_pollers}
+            activity = self._activity
+            reason = self._idle_now(sfn, sqs)
+            if not reason:
+                # every stream poller must finish a fresh pass that found nothing
+                while time.monotonic() < deadline and any(
+                    sp.passes <= passes[id(sp)] + 1 and sp.is_alive() for sp in self.stream_pollers
+                ):
+                    time.sleep(0.01)
+                busy_streams = [sp.table.logical_id for sp in self.stream_pollers if sp.empty_passes == 0]
+                if busy_streams:
+                    reason = f"streams not drained: {busy_streams}"
+                elif self._activity != activity or any(p.in_flight for p in self.pools.values()):
+                    reason = "invocations happened meanwhile"
+            if reason:
+                calm = 0
+                time.sleep(0.02)
+                continue
+            calm += 1
+            if calm >= 2:
+                return
+        raise TimeoutError(f"stack not idle after {timeout}s: {reason}")
+
+    # ------------------------------------------------------------------ code watcher
+    def _snapshot(self, dirs: list[Path]) -> tuple[int, float]:
+        count, latest = 0, 0.0
+        for d in dirs:
+            for root, subdirs, files in os.walk(d):
+                subdirs[:] = [s for s in subdirs if s not in ("__pycache__", ".pytest_cache")]
+                for f in files:
+                    if f.endswith((".pyc", ".pyo")):
+                        continue
+                    with contextlib.suppress(OSError):
+                        latest = max(latest, os.stat(os.path.join(root, f)).st_mtime)
+                        count += 1
+        return count, latest
+
+    def _watch(self) -> None:
+        dirs = {lid: [p.fn.code_uri, *p.fn.layers] for lid, p in self.pools.items()}
+        unique = {d for ds in dirs.values() for d in ds}
+        snaps = {d: self._snapshot([d]) for d in unique}
+        while not self._stop.wait(1.0):
+            changed = set()
+            for d in unique:
+                snap = self._snapshot([d])
+                if snap != snaps[d]:
+                    snaps[d] = snap
+                    changed.add(d)
+            for lid, pool in self.pools.items():
+                if any(d in changed for d in dirs[lid]):
+                    pool.restart("code changed")
+                else:
+                    pool.reap()
+
+    def _write_endpoint_file(self) -> None:
+        assert self.endpoint_file is not None
+        self.endpoint_file.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "pid": os.getpid(),
+            "aws_endpoint": self.aws_endpoint,
+            "base_url": self.base_url,
+            "template": str(self.template_path),
+            "queues": {q.logical_id: q.url for q in self.model.queues.values()},
+            "redrive": {q.redrive.dead_letter_queue: q.logical_id for q in self.model.queues.values() if q.redrive},
+        }
+        self.endpoint_file.write_text(json.dumps(data, indent=2))

@@ -1,0 +1,1032 @@
+"""Load a SAM/CloudFormation template and resolve it into a typed model of the local stack.
+
+Everything the local stack runs is derived from here, so it cannot drift from what is deployed.
+Resolution is deterministic: physical names are ``{StackName}-{LogicalId}`` unless the template names
+the resource. Ids that only the AWS emulator knows (stream ARNs, secret ARNs, queue URLs) are passed
+in as ``physical_overrides`` on a second pass, once the resources exist.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+STACK_NAME = "order-platform-local"
+PARTITION = "aws"
+REST_API_ID = "localapi"
+DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
+
+PSEUDO_PARAMS: dict[str, Any] = {
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT_ID,
+    "AWS::StackName": STACK_NAME,
+    "AWS::Partition": PARTITION,
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/local",
+}
+
+
+class TemplateError(Exception):
+    """The template cannot be resolved."""
+
+
+class _NoValue:
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+NO_VALUE = _NoValue()
+
+
+# --------------------------------------------------------------------------- YAML loading
+
+
+class CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short tags into their long (JSON) form."""
+
+
+def _construct(tag: str, node: yaml.Node, loader: CfnLoader) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if tag == "Ref":
+        return {"Ref": value}
+    if tag == "Condition":
+        return {"Condition": value}
+    if tag == "GetAtt" and isinstance(value, str):
+        logical, _, attr = value.partition(".")
+        value = [logical, attr]
+    return {f"Fn::{tag}": value}
+
+
+_TAGS = [
+    "Ref",
+    "Condition",
+    "GetAtt",
+    "Sub",
+    "If",
+    "Equals",
+    "Not",
+    "And",
+    "Or",
+    "Join",
+    "Select",
+    "Split",
+    "GetAZs",
+    "FindInMap",
+    "Base64",
+    "ImportValue",
+    "Cidr",
+    "Length",
+    "ToJsonString",
+]
+
+for _tag in _TAGS:
+    CfnLoader.add_constructor(
+        f"!{_tag}",
+        lambda loader, node, _t=_tag: _construct(_t, node, loader),
+    )
+
+
+def load_template(path: str | Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.load(fh, Loader=CfnLoader)  # noqa: S506 - CfnLoader derives from SafeLoader
+    if not isinstance(data, dict):
+        raise TemplateError(f"{path}: not a template")
+    return data
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass
+class SqsEventSource:
+    name: str
+    queue: str  # logical id
+    queue_arn: str
+    batch_size: int = 10
+    report_batch_item_failures: bool = False
+    maximum_batching_window: int = 0
+    enabled: bool = True
+
+
+@dataclass
+class StreamEventSource:
+    name: str
+    table: str  # logical id
+    stream_arn: str
+    starting_position: str = "LATEST"
+    batch_size: int = 100
+    maximum_retry_attempts: int = -1
+    bisect_on_error: bool = False
+    report_batch_item_failures: bool = False
+    on_failure_destination: str | None = None
+    enabled: bool = True
+
+
+@dataclass
+class ApiRoute:
+    method: str  # upper case or ANY
+    path: str  # template path, e.g. /orders/{orderId}
+    function: str  # logical id
+    auth: str  # "NONE" or an authorizer name
+    api: str  # logical id of the Api
+
+
+@dataclass
+class FunctionModel:
+    logical_id: str
+    name: str
+    arn: str
+    code_uri: Path
+    handler: str
+    runtime: str
+    timeout: int
+    memory: int
+    env: dict[str, str]
+    layers: list[Path]
+    sqs_events: list[SqsEventSource] = field(default_factory=list)
+    stream_events: list[StreamEventSource] = field(default_factory=list)
+    api_events: list[ApiRoute] = field(default_factory=list)
+
+
+@dataclass
+class TableModel:
+    logical_id: str
+    name: str
+    arn: str
+    key_schema: list[dict[str, str]]
+    attribute_definitions: list[dict[str, str]]
+    billing_mode: str
+    stream_view_type: str | None
+    ttl_attribute: str | None
+    global_secondary_indexes: list[dict[str, Any]]
+    local_secondary_indexes: list[dict[str, Any]]
+    provisioned_throughput: dict[str, int] | None
+
+
+@dataclass
+class RedrivePolicy:
+    dead_letter_queue: str  # logical id (or ARN when not in the template)
+    dead_letter_arn: str
+    max_receive_count: int
+
+
+@dataclass
+class QueueModel:
+    logical_id: str
+    name: str
+    arn: str
+    url: str
+    attributes: dict[str, str]
+    redrive: RedrivePolicy | None
+
+
+@dataclass
+class TopicModel:
+    logical_id: str
+    name: str
+    arn: str
+    attributes: dict[str, str]
+
+
+@dataclass
+class SubscriptionModel:
+    logical_id: str
+    topic_arn: str
+    protocol: str
+    endpoint: str
+    filter_policy: dict[str, Any] | None
+    filter_policy_scope: str | None
+    raw_message_delivery: bool
+
+
+@dataclass
+class SecretModel:
+    logical_id: str
+    name: str
+    arn: str
+    secret_string: str | None
+    generate: bool
+    description: str
+
+
+@dataclass
+class StateMachineModel:
+    logical_id: str
+    name: str
+    arn: str
+    type: str
+    definition: dict[str, Any]
+
+
+@dataclass
+class AuthorizerModel:
+    name: str
+    function: str  # logical id
+    payload_type: str
+    identity_header: str
+    ttl: int
+
+
+@dataclass
+class GatewayResponse:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+@dataclass
+class ApiModel:
+    logical_id: str
+    stage_name: str
+    routes: list[ApiRoute]
+    default_authorizer: str | None
+    authorizers: dict[str, AuthorizerModel]
+    gateway_responses: dict[str, GatewayResponse]
+
+
+@dataclass
+class StackModel:
+    template_path: Path
+    root: Path
+    parameters: dict[str, Any]
+    conditions: dict[str, bool]
+    functions: dict[str, FunctionModel]
+    tables: dict[str, TableModel]
+    queues: dict[str, QueueModel]
+    topics: dict[str, TopicModel]
+    subscriptions: dict[str, SubscriptionModel]
+    secrets: dict[str, SecretModel]
+    state_machines: dict[str, StateMachineModel]
+    apis: dict[str, ApiModel]
+    layers: dict[str, Path]
+    unsupported: list[str]
+    skipped: list[str]
+    outputs: dict[str, Any]
+
+    @property
+    def api(self) -> ApiModel | None:
+        return next(iter(self.apis.values()), None)
+
+    @property
+    def state_machine(self) -> StateMachineModel | None:
+        return next(iter(self.state_machines.values()), None)
+
+    @property
+    def routes(self) -> list[ApiRoute]:
+        return [r for a in self.apis.values() for r in a.routes]
+
+    def physical_id(self, logical_id: str) -> str:
+        """Table name, queue URL, topic ARN, state machine ARN, function name, secret ARN."""
+        for coll, attr in (
+            (self.tables, "name"),
+            (self.queues, "url"),
+            (self.topics, "arn"),
+            (self.state_machines, "arn"),
+            (self.functions, "name"),
+            (self.secrets, "arn"),
+        ):
+            if logical_id in coll:
+                return str(getattr(coll[logical_id], attr))
+        if logical_id in self.layers:
+            return str(self.layers[logical_id])
+        raise KeyError(logical_id)
+
+    def queue_by_arn(self, arn: str) -> QueueModel | None:
+        return next((q for q in self.queues.values() if q.arn == arn), None)
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+_SUB_RE = re.compile(r"\$\{([^}]*)\}")
+
+
+class Resolver:
+    def __init__(
+        self,
+        template: dict[str, Any],
+        parameter_overrides: Mapping[str, Any],
+        endpoint: str,
+        physical_overrides: Mapping[str, str],
+        root: Path,
+    ) -> None:
+        self.template = template
+        self.endpoint = endpoint.rstrip("/")
+        self.overrides = dict(physical_overrides)
+        self.root = root
+        self.resources: dict[str, Any] = template.get("Resources") or {}
+        self.params: dict[str, Any] = {}
+        for name, raw_spec in (template.get("Parameters") or {}).items():
+            spec = raw_spec or {}
+            if name in parameter_overrides:
+                value: Any = parameter_overrides[name]
+            elif "Default" in spec:
+                value = spec["Default"]
+            else:
+                raise TemplateError(f"parameter {name} has no default and no override")
+            value = "" if value is None else value
+            if isinstance(value, bool):
+                value = str(value).lower()
+            if str(spec.get("Type", "String")).startswith(("CommaDelimitedList", "List<")):
+                value = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
+            else:
+                value = str(value)
+            allowed = spec.get("AllowedValues")
+            if allowed and not isinstance(value, list) and value not in [str(a) for a in allowed]:
+                raise TemplateError(f"parameter {name}={value!r} not in AllowedValues {allowed}")
+            self.params[name] = value
+        unknown = set(parameter_overrides) - set(self.params)
+        if unknown:
+            raise TemplateError(f"unknown parameter overrides: {sorted(unknown)}")
+        self._cond_defs: dict[str, Any] = template.get("Conditions") or {}
+        self.conditions: dict[str, bool] = {}
+        for name in self._cond_defs:
+            self.condition(name)
+
+    # -- conditions
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            if name not in self._cond_defs:
+                raise TemplateError(f"unknown condition {name}")
+            self.conditions[name] = bool(self.resolve(self._cond_defs[name]))
+        return self.conditions[name]
+
+    def resource_enabled(self, logical_id: str) -> bool:
+        res = self.resources.get(logical_id)
+        if res is None:
+            return False
+        cond = res.get("Condition")
+        return cond is None or self.condition(cond)
+
+    # -- physical ids
+    def rtype(self, logical_id: str) -> str:
+        return str(self.resources[logical_id].get("Type", ""))
+
+    def physical_name(self, logical_id: str) -> str:
+        res = self.resources[logical_id]
+        props = res.get("Properties") or {}
+        name_prop = {
+            "AWS::DynamoDB::Table": "TableName",
+            "AWS::SQS::Queue": "QueueName",
+            "AWS::SNS::Topic": "TopicName",
+            "AWS::Serverless::StateMachine": "Name",
+            "AWS::StepFunctions::StateMachine": "StateMachineName",
+            "AWS::Serverless::Function": "FunctionName",
+            "AWS::Lambda::Function": "FunctionName",
+            "AWS::SecretsManager::Secret": "Name",
+        }.get(self.rtype(logical_id))
+        if name_prop and props.get(name_prop) is not None:
+            return str(self.resolve(props[name_prop]))
+        name = f"{STACK_NAME}-{logical_id}"
+        if self.rtype(logical_id) == "AWS::SQS::Queue" and self._truthy(props.get("FifoQueue")):
+            name += ".fifo"
+        if self.rtype(logical_id) == "AWS::SNS::Topic" and self._truthy(props.get("FifoTopic")):
+            name += ".fifo"
+        return name
+
+    def _truthy(self, v: Any) -> bool:
+        v = self.resolve(v)
+        return v is True or str(v).lower() == "true"
+
+    def ref(self, name: str) -> Any:  # noqa: PLR0911
+        if name in PSEUDO_PARAMS:
+            return PSEUDO_PARAMS[name]
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name == "AWS::NotificationARNs":
+            return []
+        if name in self.params:
+            return self.params[name]
+        if name not in self.resources:
+            raise TemplateError(f"Ref to unknown name {name}")
+        if name in self.overrides:
+            return self.overrides[name]
+        if not self.resource_enabled(name):
+            raise TemplateError(f"Ref to {name}, whose Condition is false")
+        t = self.rtype(name)
+        pname = self.physical_name(name)
+        if t == "AWS::SQS::Queue":
+            return f"{self.endpoint}/{ACCOUNT_ID}/{pname}"
+        if t in ("AWS::SNS::Topic", "AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+            return self.arn(name)
+        if t == "AWS::SecretsManager::Secret":
+            return self.arn(name)
+        if t in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
+            props = self.resources[name].get("Properties") or {}
+            uri = props.get("ContentUri") or props.get("Content") or "."
+            return str((self.root / str(self.resolve(uri))).resolve())
+        if t in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi"):
+            return REST_API_ID
+        return pname
+
+    def arn(self, name: str) -> str:  # noqa: PLR0911
+        t = self.rtype(name)
+        pname = self.physical_name(name)
+        if t == "AWS::DynamoDB::Table":
+            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{pname}"
+        if t == "AWS::SQS::Queue":
+            return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{pname}"
+        if t == "AWS::SNS::Topic":
+            return f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{pname}"
+        if t in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+            return f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{pname}"
+        if t in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+            return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{pname}"
+        if t == "AWS::SecretsManager::Secret":
+            return self.overrides.get(name) or f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{pname}"
+        return f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{pname}"
+
+    def get_att(self, name: str, attr: str) -> Any:  # noqa: PLR0911, PLR0912
+        key = f"{name}.{attr}"
+        if key in self.overrides:
+            return self.overrides[key]
+        if name not in self.resources:
+            raise TemplateError(f"GetAtt of unknown resource {name}")
+        t = self.rtype(name)
+        pname = self.physical_name(name)
+        if attr == "Arn":
+            return self.arn(name)
+        if t == "AWS::DynamoDB::Table" and attr == "StreamArn":
+            # Placeholder until the table exists; the stack passes the real one on the second pass.
+            return f"{self.arn(name)}/stream/pending"
+        if t == "AWS::SQS::Queue":
+            if attr == "QueueName":
+                return pname
+            if attr == "QueueUrl":
+                return self.ref(name)
+        if t == "AWS::SNS::Topic":
+            if attr == "TopicName":
+                return pname
+            if attr == "TopicArn":
+                return self.arn(name)
+        if t in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine") and attr == "Name":
+            return pname
+        if t in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi") and attr == "RootResourceId":
+            return "root"
+        if t == "AWS::SecretsManager::Secret" and attr == "Id":
+            return self.arn(name)
+        return f"{pname}.{attr}"
+
+    # -- intrinsic functions
+    def resolve(self, node: Any) -> Any:  # noqa: PLR0911, PLR0912
+        if isinstance(node, list):
+            out = [self.resolve(v) for v in node]
+            return [v for v in out if v is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, arg),) = node.items()
+            if key == "Ref":
+                return self.ref(str(arg))
+            if key == "Condition" and isinstance(arg, str):
+                return self.condition(arg)
+            if key == "Fn::GetAtt":
+                parts = arg.split(".", 1) if isinstance(arg, str) else [self.resolve(a) for a in arg]
+                return self.get_att(str(parts[0]), ".".join(str(p) for p in parts[1:]))
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key == "Fn::If":
+                cond, yes, no = arg
+                return self.resolve(yes if self.condition(cond) else no)
+            if key == "Fn::Equals":
+                a, b = (self.resolve(x) for x in arg)
+                return str(a) == str(b) if not isinstance(a, list | dict) else a == b
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(x) for x in arg)
+            if key == "Fn::Or":
+                return any(self.resolve(x) for x in arg)
+            if key == "Fn::Join":
+                sep, items = arg
+                return str(self.resolve(sep)).join(str(v) for v in self.resolve(items))
+            if key == "Fn::Select":
+                idx, items = arg
+                return self.resolve(items)[int(self.resolve(idx))]
+            if key == "Fn::Split":
+                sep, s = arg
+                return str(self.resolve(s)).split(str(self.resolve(sep)))
+            if key == "Fn::GetAZs":
+                return [f"{REGION}a", f"{REGION}b", f"{REGION}c"]
+            if key == "Fn::FindInMap":
+                m, k1, k2 = (self.resolve(x) for x in arg)
+                return self.template["Mappings"][m][k1][k2]
+            if key == "Fn::Base64":
+                import base64
+
+                return base64.b64encode(str(self.resolve(arg)).encode()).decode()
+            if key == "Fn::ToJsonString":
+                return json.dumps(self.resolve(arg))
+            if key == "Fn::Length":
+                return len(self.resolve(arg))
+            if key == "Fn::ImportValue":
+                return f"imported-{self.resolve(arg)}"
+        out_d: dict[str, Any] = {}
+        for k, v in node.items():
+            rv = self.resolve(v)
+            if rv is not NO_VALUE:
+                out_d[k] = rv
+        return out_d
+
+    def _sub(self, arg: Any) -> str:
+        if isinstance(arg, list):
+            text, variables = arg[0], {k: self.resolve(v) for k, v in (arg[1] or {}).items()}
+        else:
+            text, variables = arg, {}
+
+        def repl(m: re.Match[str]) -> str:
+            expr = m.group(1)
+            if expr.startswith("!"):
+                return "${" + expr[1:] + "}"
+            if expr in variables:
+                return str(variables[expr])
+            if "." in expr and not expr.startswith("AWS::"):
+                logical, attr = expr.split(".", 1)
+                return str(self.get_att(logical, attr))
+            return str(self.ref(expr))
+
+        return _SUB_RE.sub(repl, str(text))
+
+
+def _merge_globals(glob: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    """SAM Globals semantics: maps merge (function wins), lists are prepended, scalars are defaults."""
+    out = dict(glob)
+    for k, v in props.items():
+        g = glob.get(k)
+        if isinstance(g, dict) and isinstance(v, dict):
+            out[k] = _merge_globals(g, v)
+        elif isinstance(g, list) and isinstance(v, list):
+            out[k] = g + [x for x in v if x not in g]
+        else:
+            out[k] = v
+    return out
+
+
+def _as_int(v: Any, default: int) -> int:
+    if v is None or v is NO_VALUE:
+        return default
+    return int(str(v))
+
+
+def _as_bool(v: Any) -> bool:
+    return v is True or str(v).lower() == "true"
+
+
+def _strip_quotes(v: Any) -> str:
+    s = str(v)
+    if len(s) >= 2 and s[0] == s[-1] == "'":
+        return s[1:-1]
+    return s
+
+
+_EMULATED_TYPES = {
+    "AWS::Serverless::Function",
+    "AWS::Serverless::LayerVersion",
+    "AWS::Serverless::Api",
+    "AWS::Serverless::StateMachine",
+    "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue",
+    "AWS::SNS::Topic",
+    "AWS::SNS::Subscription",
+    "AWS::SecretsManager::Secret",
+}
+_NOT_ENFORCED_TYPES = {
+    "AWS::SQS::QueuePolicy": "queue policy (IAM is not enforced locally)",
+    "AWS::SNS::TopicPolicy": "topic policy (IAM is not enforced locally)",
+    "AWS::IAM::Role": "IAM role (IAM is not enforced locally)",
+    "AWS::IAM::Policy": "IAM policy (IAM is not enforced locally)",
+    "AWS::Logs::LogGroup": "log group (logs go to .devstack/logs)",
+    "AWS::CloudWatch::Alarm": "CloudWatch alarm",
+    "AWS::CloudWatch::Dashboard": "CloudWatch dashboard",
+}
+
+
+def load_stack_model(  # noqa: PLR0912, PLR0915
+    path: str | Path = "template.yaml",
+    parameter_overrides: Mapping[str, Any] | None = None,
+    *,
+    endpoint: str = DEFAULT_ENDPOINT,
+    physical_overrides: Mapping[str, str] | None = None,
+) -> StackModel:
+    """Resolve ``path`` into a :class:`StackModel`.
+
+    ``physical_overrides`` maps ``"Logical"`` (Ref) or ``"Logical.Attr"`` (GetAtt) to the real value
+    the emulator assigned (e.g. ``{"OrdersTable.StreamArn": "arn:...", "JwtSecret": "arn:..."}``).
+    """
+    tpath = Path(path).resolve()
+    root = tpath.parent
+    template = load_template(tpath)
+    r = Resolver(template, parameter_overrides or {}, endpoint, physical_overrides or {}, root)
+    unsupported: list[str] = []
+    skipped: list[str] = []
+    glob_fn: dict[str, Any] = (template.get("Globals") or {}).get("Function") or {}
+    glob_api: dict[str, Any] = (template.get("Globals") or {}).get("Api") or {}
+
+    functions: dict[str, FunctionModel] = {}
+    tables: dict[str, TableModel] = {}
+    queues: dict[str, QueueModel] = {}
+    topics: dict[str, TopicModel] = {}
+    subs: dict[str, SubscriptionModel] = {}
+    secrets: dict[str, SecretModel] = {}
+    machines: dict[str, StateMachineModel] = {}
+    apis: dict[str, ApiModel] = {}
+    layers: dict[str, Path] = {}
+    pending_routes: list[ApiRoute] = []
+    traced: list[str] = []
+
+    for lid, res in r.resources.items():
+        rtype = str(res.get("Type", ""))
+        if not r.resource_enabled(lid):
+            skipped.append(f"{lid} ({rtype}): Condition {res.get('Condition')} is false")
+            continue
+        raw_props = res.get("Properties") or {}
+        if rtype == "AWS::Serverless::Function":
+            raw_props = _merge_globals(glob_fn, raw_props)
+        if rtype == "AWS::Serverless::Api":
+            raw_props = _merge_globals(glob_api, raw_props)
+        if rtype not in _EMULATED_TYPES:
+            what = _NOT_ENFORCED_TYPES.get(rtype, "unknown resource type, not emulated")
+            unsupported.append(f"{lid} ({rtype}): {what}")
+            continue
+        props = r.resolve(raw_props)
+
+        if rtype == "AWS::Serverless::LayerVersion":
+            layers[lid] = Path(r.ref(lid))
+        elif rtype == "AWS::Serverless::Function":
+            fname = r.physical_name(lid)
+            code_uri = (root / str(props.get("CodeUri", "."))).resolve()
+            env = {k: str(v) for k, v in ((props.get("Environment") or {}).get("Variables") or {}).items()}
+            layer_dirs = []
+            for layer in props.get("Layers") or []:
+                p = Path(str(layer))
+                if p.is_dir():
+                    layer_dirs.append(p)
+                else:
+                    unsupported.append(f"{lid}: layer {layer} is not a local layer of the template")
+            fn = FunctionModel(
+                logical_id=lid,
+                name=fname,
+                arn=r.arn(lid),
+                code_uri=code_uri,
+                handler=str(props.get("Handler", "")),
+                runtime=str(props.get("Runtime", "python3.11")),
+                timeout=_as_int(props.get("Timeout"), 3),
+                memory=_as_int(props.get("MemorySize"), 128),
+                env=env,
+                layers=layer_dirs,
+            )
+            if props.get("Tracing") and str(props["Tracing"]) != "PassThrough":
+                traced.append(lid)
+            for feature in (
+                "ReservedConcurrentExecutions",
+                "ProvisionedConcurrencyConfig",
+                "VpcConfig",
+                "DeadLetterQueue",
+                "EventInvokeConfig",
+                "AutoPublishAlias",
+                "DeploymentPreference",
+                "FunctionUrlConfig",
+                "SnapStart",
+                "EphemeralStorage",
+            ):
+                if feature in props:
+                    unsupported.append(f"{lid}: {feature}")
+            for ename, ev in (props.get("Events") or {}).items():
+                etype = ev.get("Type")
+                ep = ev.get("Properties") or {}
+                if etype == "Api":
+                    auth = (ep.get("Auth") or {}).get("Authorizer")
+                    api_id = str(ep.get("RestApiId") or "")
+                    pending_routes.append(
+                        ApiRoute(
+                            method=str(ep.get("Method", "ANY")).upper(),
+                            path=str(ep.get("Path", "/")),
+                            function=lid,
+                            auth=str(auth) if auth else "",
+                            api=api_id,
+                        )
+                    )
+                elif etype == "SQS":
+                    frt = ep.get("FunctionResponseTypes") or []
+                    fn.sqs_events.append(
+                        SqsEventSource(
+                            name=ename,
+                            queue="",
+                            queue_arn=str(ep.get("Queue")),
+                            batch_size=_as_int(ep.get("BatchSize"), 10),
+                            report_batch_item_failures="ReportBatchItemFailures" in frt,
+                            maximum_batching_window=_as_int(ep.get("MaximumBatchingWindowInSeconds"), 0),
+                            enabled=_as_bool(ep.get("Enabled", True)),
+                        )
+                    )
+                    for f in ("FilterCriteria", "ScalingConfig"):
+                        if f in ep:
+                            unsupported.append(f"{lid}.{ename}: SQS event {f}")
+                elif etype == "DynamoDB":
+                    frt = ep.get("FunctionResponseTypes") or []
+                    dest = ((ep.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+                    fn.stream_events.append(
+                        StreamEventSource(
+                            name=ename,
+                            table="",
+                            stream_arn=str(ep.get("Stream")),
+                            starting_position=str(ep.get("StartingPosition", "LATEST")),
+                            batch_size=_as_int(ep.get("BatchSize"), 100),
+                            maximum_retry_attempts=_as_int(ep.get("MaximumRetryAttempts"), -1),
+                            bisect_on_error=_as_bool(ep.get("BisectBatchOnFunctionError", False)),
+                            report_batch_item_failures="ReportBatchItemFailures" in frt,
+                            on_failure_destination=str(dest) if dest else None,
+                            enabled=_as_bool(ep.get("Enabled", True)),
+                        )
+                    )
+                    for f in ("FilterCriteria", "ParallelizationFactor", "TumblingWindowInSeconds"):
+                        if f in ep:
+                            unsupported.append(f"{lid}.{ename}: stream event {f}")
+                    if _as_int(ep.get("MaximumBatchingWindowInSeconds"), 0):
+                        unsupported.append(f"{lid}.{ename}: MaximumBatchingWindowInSeconds (invokes at once)")
+                else:
+                    unsupported.append(f"{lid}.{ename}: event type {etype} not emulated")
+            functions[lid] = fn
+        elif rtype == "AWS::DynamoDB::Table":
+            ttl = props.get("TimeToLiveSpecification") or {}
+            stream = props.get("StreamSpecification") or {}
+            pt = props.get("ProvisionedThroughput")
+            tables[lid] = TableModel(
+                logical_id=lid,
+                name=r.physical_name(lid),
+                arn=r.arn(lid),
+                key_schema=props.get("KeySchema") or [],
+                attribute_definitions=props.get("AttributeDefinitions") or [],
+                billing_mode=str(props.get("BillingMode", "PROVISIONED" if pt else "PAY_PER_REQUEST")),
+                stream_view_type=stream.get("StreamViewType"),
+                ttl_attribute=ttl.get("AttributeName") if _as_bool(ttl.get("Enabled", False)) else None,
+                global_secondary_indexes=props.get("GlobalSecondaryIndexes") or [],
+                local_secondary_indexes=props.get("LocalSecondaryIndexes") or [],
+                provisioned_throughput={k: int(v) for k, v in pt.items()} if pt else None,
+            )
+            if _as_bool((props.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")):
+                unsupported.append(f"{lid}: PointInTimeRecovery")
+            if _as_bool(props.get("DeletionProtectionEnabled", False)):
+                unsupported.append(f"{lid}: DeletionProtectionEnabled")
+            if _as_bool((props.get("SSESpecification") or {}).get("SSEEnabled")):
+                unsupported.append(f"{lid}: SSESpecification (no encryption locally)")
+            for f in ("KinesisStreamSpecification", "ContributorInsightsSpecification", "ImportSourceSpecification"):
+                if f in props:
+                    unsupported.append(f"{lid}: {f}")
+        elif rtype == "AWS::SQS::Queue":
+            attrs: dict[str, str] = {}
+            for k in (
+                "VisibilityTimeout",
+                "MessageRetentionPeriod",
+                "DelaySeconds",
+                "MaximumMessageSize",
+                "ReceiveMessageWaitTimeSeconds",
+                "FifoQueue",
+                "ContentBasedDeduplication",
+                "DeduplicationScope",
+                "FifoThroughputLimit",
+            ):
+                if k in props:
+                    v = props[k]
+                    attrs[k] = str(v).lower() if isinstance(v, bool) else str(v)
+            redrive = None
+            rp = props.get("RedrivePolicy")
+            if rp:
+                if isinstance(rp, str):
+                    rp = json.loads(rp)
+                dlq_arn = str(rp["deadLetterTargetArn"])
+                redrive = RedrivePolicy(
+                    dead_letter_queue=dlq_arn,
+                    dead_letter_arn=dlq_arn,
+                    max_receive_count=int(str(rp["maxReceiveCount"])),
+                )
+            for f in ("SqsManagedSseEnabled", "KmsMasterKeyId"):
+                if _as_bool(props.get(f)) or (f == "KmsMasterKeyId" and f in props):
+                    unsupported.append(f"{lid}: {f} (no encryption locally)")
+            if "RedriveAllowPolicy" in props:
+                unsupported.append(f"{lid}: RedriveAllowPolicy")
+            queues[lid] = QueueModel(
+                logical_id=lid,
+                name=r.physical_name(lid),
+                arn=r.arn(lid),
+                url=str(r.ref(lid)),
+                attributes=attrs,
+                redrive=redrive,
+            )
+        elif rtype == "AWS::SNS::Topic":
+            tattrs: dict[str, str] = {}
+            if "DisplayName" in props:
+                tattrs["DisplayName"] = str(props["DisplayName"])
+            if _as_bool(props.get("FifoTopic")):
+                tattrs["FifoTopic"] = "true"
+            if _as_bool(props.get("ContentBasedDeduplication")):
+                tattrs["ContentBasedDeduplication"] = "true"
+            if "KmsMasterKeyId" in props:
+                unsupported.append(f"{lid}: KmsMasterKeyId (no encryption locally)")
+            topics[lid] = TopicModel(lid, r.physical_name(lid), r.arn(lid), tattrs)
+            for i, s in enumerate(props.get("Subscription") or []):
+                subs[f"{lid}Subscription{i}"] = SubscriptionModel(
+                    f"{lid}Subscription{i}", r.arn(lid), str(s["Protocol"]), str(s["Endpoint"]), None, None, False
+                )
+        elif rtype == "AWS::SNS::Subscription":
+            fp = props.get("FilterPolicy")
+            if isinstance(fp, str):
+                fp = json.loads(fp)
+            subs[lid] = SubscriptionModel(
+                logical_id=lid,
+                topic_arn=str(props["TopicArn"]),
+                protocol=str(props["Protocol"]),
+                endpoint=str(props.get("Endpoint", "")),
+                filter_policy=fp,
+                filter_policy_scope=props.get("FilterPolicyScope"),
+                raw_message_delivery=_as_bool(props.get("RawMessageDelivery", False)),
+            )
+            if props.get("RedrivePolicy"):
+                unsupported.append(f"{lid}: subscription RedrivePolicy")
+        elif rtype == "AWS::SecretsManager::Secret":
+            secrets[lid] = SecretModel(
+                logical_id=lid,
+                name=r.physical_name(lid),
+                arn=r.arn(lid),
+                secret_string=props.get("SecretString"),
+                generate="GenerateSecretString" in props,
+                description=str(props.get("Description", "")),
+            )
+        elif rtype == "AWS::Serverless::StateMachine":
+            if "DefinitionUri" in props:
+                text = (root / str(props["DefinitionUri"])).read_text(encoding="utf-8")
+            else:
+                text = json.dumps(props.get("Definition") or {})
+            for k, v in (props.get("DefinitionSubstitutions") or {}).items():
+                text = text.replace("${" + k + "}", str(v))
+            try:
+                definition = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise TemplateError(f"{lid}: definition is not JSON after substitutions: {exc}") from exc
+            machines[lid] = StateMachineModel(
+                lid, r.physical_name(lid), r.arn(lid), str(props.get("Type", "STANDARD")), definition
+            )
+            if _as_bool((props.get("Tracing") or {}).get("Enabled")):
+                unsupported.append(f"{lid}: Tracing (no X-Ray locally)")
+            if props.get("Logging"):
+                unsupported.append(f"{lid}: Logging")
+            if props.get("Events"):
+                unsupported.append(f"{lid}: Events (state machine triggers)")
+        elif rtype == "AWS::Serverless::Api":
+            auth = props.get("Auth") or {}
+            authorizers: dict[str, AuthorizerModel] = {}
+            for aname, a in (auth.get("Authorizers") or {}).items():
+                ident = a.get("Identity") or {}
+                fn_arn = str(a.get("FunctionArn", ""))
+                fn_lid = next(
+                    (
+                        k
+                        for k in r.resources
+                        if r.resource_enabled(k) and r.rtype(k) == "AWS::Serverless::Function" and r.arn(k) == fn_arn
+                    ),
+                    fn_arn,
+                )
+                ptype = str(a.get("FunctionPayloadType", "TOKEN"))
+                authorizers[aname] = AuthorizerModel(
+                    name=aname,
+                    function=fn_lid,
+                    payload_type=ptype,
+                    identity_header=str(ident.get("Header", "Authorization")),
+                    ttl=_as_int(ident.get("ReauthorizeEvery"), 300),
+                )
+                if ptype != "TOKEN":
+                    unsupported.append(f"{lid}: authorizer {aname} payload type {ptype} (only TOKEN)")
+                if "UserPoolArn" in a:
+                    unsupported.append(f"{lid}: Cognito authorizer {aname}")
+            gw: dict[str, GatewayResponse] = {}
+            for gname, g in (props.get("GatewayResponses") or {}).items():
+                headers = {
+                    k: _strip_quotes(v) for k, v in ((g.get("ResponseParameters") or {}).get("Headers") or {}).items()
+                }
+                templates = g.get("ResponseTemplates") or {}
+                body = templates.get("application/json") or next(iter(templates.values()), "")
+                gw[gname] = GatewayResponse(status=_as_int(g.get("StatusCode"), 0), headers=headers, body=str(body))
+            apis[lid] = ApiModel(
+                logical_id=lid,
+                stage_name=str(props.get("StageName", "Prod")),
+                routes=[],
+                default_authorizer=auth.get("DefaultAuthorizer"),
+                authorizers=authorizers,
+                gateway_responses=gw,
+            )
+            if _as_bool(props.get("TracingEnabled")):
+                unsupported.append(f"{lid}: TracingEnabled (no X-Ray locally)")
+            if props.get("MethodSettings"):
+                unsupported.append(f"{lid}: MethodSettings (throttling, metrics)")
+            for f in (
+                "Cors",
+                "CacheClusterEnabled",
+                "AccessLogSetting",
+                "Domain",
+                "UsagePlan",
+                "BinaryMediaTypes",
+                "MinimumCompressionSize",
+                "DefinitionBody",
+                "DefinitionUri",
+                "EndpointConfiguration",
+                "Models",
+                "CanarySetting",
+            ):
+                if f in props:
+                    unsupported.append(f"{lid}: {f}")
+            if auth.get("ResourcePolicy") or auth.get("ApiKeyRequired") or auth.get("UsagePlan"):
+                unsupported.append(f"{lid}: Auth resource policy / API keys / usage plan")
+
+    # Link event sources and routes to their resources.
+    table_by_stream: dict[str, str] = {}
+    for tlid in tables:
+        table_by_stream[str(r.get_att(tlid, "StreamArn"))] = tlid
+    for fn in functions.values():
+        for sq in fn.sqs_events:
+            q = next((q for q in queues.values() if q.arn == sq.queue_arn), None)
+            if q is None:
+                raise TemplateError(f"{fn.logical_id}.{sq.name}: queue {sq.queue_arn} is not in the template")
+            sq.queue = q.logical_id
+        for st in fn.stream_events:
+            tl = table_by_stream.get(st.stream_arn) or next(
+                (t.logical_id for t in tables.values() if st.stream_arn.startswith(t.arn + "/stream/")), None
+            )
+            if tl is None:
+                raise TemplateError(f"{fn.logical_id}.{st.name}: stream {st.stream_arn} is not in the template")
+            st.table = tl
+    for q in queues.values():
+        if q.redrive:
+            dlq = next((d for d in queues.values() if d.arn == q.redrive.dead_letter_arn), None)
+            if dlq is not None:
+                q.redrive.dead_letter_queue = dlq.logical_id
+    if pending_routes and not apis:
+        apis["ServerlessRestApi"] = ApiModel("ServerlessRestApi", "Prod", [], None, {}, {})
+    for route in pending_routes:
+        api_lid = route.api if route.api in apis else next(iter(apis))
+        if route.api == REST_API_ID or not route.api:
+            api_lid = next(iter(apis))
+        route.api = api_lid
+        api = apis[api_lid]
+        if not route.auth:
+            route.auth = api.default_authorizer or "NONE"
+        if route.auth != "NONE" and route.auth not in api.authorizers:
+            raise TemplateError(f"{route.function}: route {route.method} {route.path}: unknown authorizer {route.auth}")
+        api.routes.append(route)
+        functions[route.function].api_events.append(route)
+
+    if traced:
+        unsupported.append(f"Tracing (X-Ray) of {', '.join(traced)} (no X-Ray locally)")
+    if glob_fn.get("Architectures"):
+        unsupported.append(f"Globals.Function.Architectures {glob_fn['Architectures']} (runs on the host's CPU)")
+    for lid, res in r.resources.items():
+        for f in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if f in res and r.resource_enabled(lid):
+                unsupported.append(f"{lid}: {f} {res[f]}")
+    policies_fns = [
+        lid
+        for lid, res in r.resources.items()
+        if r.resource_enabled(lid) and (res.get("Properties") or {}).get("Policies") is not None
+    ]
+    if policies_fns:
+        unsupported.append(f"Policies of {', '.join(policies_fns)} (IAM is not enforced locally)")
+
+    outputs: dict[str, Any] = {}
+    for oname, o in (template.get("Outputs") or {}).items():
+        if o.get("Condition") and not r.condition(o["Condition"]):
+            continue
+        try:
+            outputs[oname] = r.resolve(o.get("Value"))
+        except TemplateError:
+            continue
+
+    return StackModel(
+        template_path=tpath,
+        root=root,
+        parameters=r.params,
+        conditions=dict(r.conditions),
+        functions=functions,
+        tables=tables,
+        queues=queues,
+        topics=topics,
+        subscriptions=subs,
+        secrets=secrets,
+        state_machines=machines,
+        apis=apis,
+        layers=layers,
+        unsupported=unsupported,
+        skipped=skipped,
+        outputs=outputs,
+    )

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devstack.template import TemplateError, load_stack_model, load_template
+
+from .conftest import FIXTURE_TEMPLATE
+
+ROOT = Path(__file__).resolve().parents[2]
+P = "order-platform-local"
+
+
+def test_short_and_long_tags_parse(tmp_path: Path) -> None:
+    tpl = tmp_path / "t.yaml"
+    tpl.write_text(
+        "A: !GetAtt X.Arn\nB: !Sub ['${a}', {a: !Ref B}]\nC: {'Fn::Join': ['-', [!Ref AWS::Region, x]]}\n"
+        "D: !If [c, !Not [!Equals [1, 2]], !GetAZs '']\n"
+    )
+    data = load_template(tpl)
+    assert data["A"] == {"Fn::GetAtt": ["X", "Arn"]}
+    assert data["B"] == {"Fn::Sub": ["${a}", {"a": {"Ref": "B"}}]}
+    assert data["D"]["Fn::If"][1] == {"Fn::Not": [{"Fn::Equals": [1, 2]}]}
+
+
+def test_fixture_model_resolution() -> None:
+    m = load_stack_model(FIXTURE_TEMPLATE, {"Delay": "7"}, endpoint="http://127.0.0.1:9")
+    echo = m.functions["EchoFunction"]
+    env = echo.env
+    assert env["GLOBAL_VAR"] == "global"
+    assert env["OVERRIDDEN"] == "from-function"  # function wins over Globals
+    assert env["STAGE"] == "dev"
+    assert env["TABLE_NAME"] == f"{P}-Table"
+    assert env["TABLE_ARN"] == f"arn:aws:dynamodb:us-east-1:123456789012:table/{P}-Table"
+    assert env["QUEUE_URL"] == f"http://127.0.0.1:9/123456789012/{P}-WorkQueue"
+    assert env["QUEUE_ARN"] == f"arn:aws:sqs:us-east-1:123456789012:{P}-WorkQueue"
+    assert env["QUEUE_NAME"] == f"{P}-WorkQueue"
+    assert env["TOPIC_ARN"] == f"arn:aws:sns:us-east-1:123456789012:{P}-Topic"
+    assert env["TOPIC_NAME"] == f"{P}-Topic"
+    assert env["MACHINE_ARN"] == f"arn:aws:states:us-east-1:123456789012:stateMachine:{P}-Machine"
+    assert env["MACHINE_NAME"] == f"{P}-Machine"
+    assert env["SUBBED"] == f"us-east-1:123456789012:{P}-Table"
+    assert env["SUBBED_LIST"] == f"{P}-WorkQueue-dev"
+    assert env["JOINED"] == "a/y"
+    assert "PROD_ONLY" not in env  # AWS::NoValue removes the key
+    assert env["COMBINED"] == "yes"
+    assert (echo.timeout, echo.memory) == (2, 128)
+    assert m.functions["AuthFunction"].timeout == 5
+    assert echo.layers == [(FIXTURE_TEMPLATE.parent / "layers" / "common").resolve()]
+    assert echo.code_uri == (FIXTURE_TEMPLATE.parent / "functions").resolve()
+    assert m.functions["AuthFunction"].env["SECRET_ARN"].startswith("arn:aws:secretsmanager:")
+    # state machine: substitutions applied as text, then parsed
+    sm = m.state_machines["Machine"].definition
+    assert sm["States"]["Wait"]["Seconds"] == 7
+    assert sm["States"]["Put"]["Parameters"]["TableName"] == f"{P}-Table"
+    # queues and redrive
+    q = m.queues["WorkQueue"]
+    assert q.attributes["VisibilityTimeout"] == "1"
+    assert q.redrive is not None and q.redrive.dead_letter_queue == "WorkDLQ" and q.redrive.max_receive_count == 2
+    sub = m.subscriptions["TopicSubscription"]
+    assert sub.filter_policy == {"type": ["wanted"]} and sub.raw_message_delivery
+    assert m.tables["Table"].ttl_attribute == "ttl"
+    # event sources
+    assert m.functions["QueueFunction"].sqs_events[0].queue == "WorkQueue"
+    assert m.functions["QueueFunction"].sqs_events[0].report_batch_item_failures
+    st = m.functions["StreamFunction"].stream_events[0]
+    assert (st.table, st.starting_position, st.batch_size) == ("Table", "TRIM_HORIZON", 10)
+    # API
+    api = m.api
+    assert api is not None and api.stage_name == "api"
+    routes = {(r.method, r.path): r for r in api.routes}
+    assert routes[("ANY", "/echo/{thing}")].auth == "TokenAuth"
+    assert routes[("GET", "/public")].auth == "NONE"
+    assert api.authorizers["TokenAuth"].function == "AuthFunction"
+    assert api.authorizers["TokenAuth"].ttl == 0
+    assert api.gateway_responses["UNAUTHORIZED"].headers["Content-Type"] == "application/problem+json"
+    assert api.gateway_responses["MISSING_AUTHENTICATION_TOKEN"].status == 404
+    # conditions and the report of what is not emulated
+    assert "ProdOnlyQueue" not in m.queues
+    assert any("ProdOnlyQueue" in s for s in m.skipped)
+    report = "\n".join(m.unsupported)
+    for needle in ("MethodSettings", "PointInTimeRecovery", "Dashboard", "Tracing"):
+        assert needle in report
+
+
+def test_conditions_follow_parameter_overrides() -> None:
+    m = load_stack_model(FIXTURE_TEMPLATE, {"Stage": "prod", "UseSecret": "no"})
+    assert "ProdOnlyQueue" in m.queues
+    assert "Secret" not in m.secrets
+    env = m.functions["EchoFunction"].env
+    assert env["PROD_ONLY"] == "prod"
+    assert env["COMBINED"] == "no"
+    assert m.functions["AuthFunction"].env["SECRET_ARN"] == ""
+
+
+def test_physical_overrides_second_pass() -> None:
+    m = load_stack_model(
+        FIXTURE_TEMPLATE, physical_overrides={"Table.StreamArn": "arn:real-stream", "Secret": "arn:real-secret"}
+    )
+    assert m.functions["StreamFunction"].stream_events[0].stream_arn == "arn:real-stream"
+    assert m.functions["AuthFunction"].env["SECRET_ARN"] == "arn:real-secret"
+
+
+def test_bad_overrides_rejected() -> None:
+    with pytest.raises(TemplateError):
+        load_stack_model(FIXTURE_TEMPLATE, {"Stage": "qa"})
+    with pytest.raises(TemplateError):
+        load_stack_model(FIXTURE_TEMPLATE, {"NoSuchParameter": "1"})
+
+
+def test_project_template_loads() -> None:
+    m = load_stack_model(ROOT / "template.yaml", {"DeliveryDelaySeconds": "0"})
+    assert m.api is not None and m.api.stage_name == "api"
+    assert m.state_machine is not None
+    assert all(f.layers for f in m.functions.values())
+    assert m.api.default_authorizer in m.api.authorizers
