@@ -1,0 +1,26 @@
+"""The whole system in one process through the local stack engine (workers are its subprocesses)."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from devstack import LocalStack
+from tests.support.chain import Chain
+from tests.support.lambda_env import TEMPLATE
+
+# Short delivery so the whole lifecycle completes in a test; long enough to cancel a confirmed
+# order first. Short visibility timeout so retried messages come back quickly.
+OVERRIDES = {"DeliveryDelaySeconds": "3", "InboxVisibilityTimeoutSeconds": "1", "InboxMaxReceiveCount": "3"}
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(TEMPLATE, port=0, parameter_overrides=OVERRIDES, echo=lambda line: None) as running:
+        yield running
+
+
+@pytest.fixture
+def chain(stack: LocalStack) -> Iterator[Chain]:
+    stack.faults.clear()
+    yield Chain(stack)
+    stack.faults.clear()
