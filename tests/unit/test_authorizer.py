@@ -1,0 +1,610 @@
+"""Unit tests of the TOKEN authorizer (functions/authorizer).
+
+Tokens are minted here with PyJWT; Secrets Manager is moto's; the JWKS is served
+by a tiny http.server on 127.0.0.1. The authorizer reads its configuration at
+import, so every test imports ``authorizer.app`` afresh after setting the env.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import importlib
+import io
+import json
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import boto3
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from moto import mock_aws
+
+from authorizer import verifier
+
+ROOT = Path(__file__).resolve().parents[2]
+METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/api/GET/orders"
+API_WIDE = "arn:aws:execute-api:us-east-1:123456789012:abc123/api/*/*"
+SECRET = "s3cr3t-" + "k" * 57  # 64 characters, like the template's generated secret
+LEGACY = "thisisajwttoken"
+ISSUER = "https://issuer.example.com/"
+AUDIENCE = "order-platform"
+CONTEXT = SimpleNamespace(aws_request_id="11111111-2222-3333-4444-555555555555")
+
+RSA_KEYS: list[rsa.RSAPrivateKey] = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(3)]
+
+AUTH_VARS = ("AUTH_MODE", "JWT_SECRET_ARN", "JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "LEGACY_DEMO_TOKEN")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    payload: dict[str, Any] = {"sub": "alice", "iat": now, "exp": now + 3600}
+    for name, value in overrides.items():
+        if value is None:
+            payload.pop(name, None)
+        else:
+            payload[name] = value
+    return payload
+
+
+def hs256(*, secret: str = SECRET, algorithm: str = "HS256", **overrides: Any) -> str:
+    return jwt.encode(claims(**overrides), secret, algorithm=algorithm)
+
+
+def unsigned(*, alg: str = "none", signature: str = "", **overrides: Any) -> str:
+    """A token built by hand (PyJWT will not sign with some of these headers)."""
+    header = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    payload = b64url(json.dumps(claims(**overrides)).encode())
+    return f"{header}.{payload}.{signature}"
+
+
+def token_event(authorization: Any, method_arn: str = METHOD_ARN) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "TOKEN", "methodArn": method_arn}
+    if authorization is not None:
+        event["authorizationToken"] = authorization
+    return event
+
+
+def assert_refused(app: ModuleType, authorization: Any) -> None:
+    with pytest.raises(Exception, match=r"^Unauthorized$") as info:
+        app.handler(token_event(authorization), CONTEXT)
+    assert type(info.value) is Exception  # exactly what API Gateway maps to 401
+
+
+def assert_allowed(app: ModuleType, authorization: Any, user: str = "alice") -> dict[str, Any]:
+    answer: dict[str, Any] = app.handler(token_event(authorization), CONTEXT)
+    assert answer == {
+        "principalId": user,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": API_WIDE}],
+        },
+        "context": {"userId": user},
+    }
+    return answer
+
+
+def import_app(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
+    for name in AUTH_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in list(sys.modules):  # a fresh execution environment (other tests do the same)
+        if name == "authorizer" or name.startswith("authorizer."):
+            del sys.modules[name]
+    return importlib.import_module("authorizer.app")
+
+
+def assert_config_error(load: Callable[[], Any], variable: str) -> None:
+    # By name: the failed import leaves a freshly imported authorizer.config behind.
+    with pytest.raises(RuntimeError, match=variable) as info:
+        load()
+    assert type(info.value).__name__ == "ConfigError"
+
+
+def capture_logs(app: ModuleType) -> io.StringIO:
+    stream = io.StringIO()
+    handler = app.logger.registered_handler
+    assert hasattr(handler, "setStream")
+    handler.setStream(stream)
+    return stream
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_PROFILE", "ENVIRONMENT_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "authorizer")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    yield
+    sys.modules.pop("authorizer.app", None)
+
+
+@pytest.fixture
+def secret_arn() -> Iterator[str]:
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="us-east-1")
+        yield client.create_secret(Name="order-platform-jwt", SecretString=SECRET)["ARN"]
+
+
+@pytest.fixture
+def load_hs256(monkeypatch: pytest.MonkeyPatch, secret_arn: str) -> Callable[..., ModuleType]:
+    def load(**env: str) -> ModuleType:
+        return import_app(monkeypatch, AUTH_MODE="hs256", JWT_SECRET_ARN=secret_arn, **env)
+
+    return load
+
+
+@pytest.fixture
+def app(load_hs256: Callable[..., ModuleType]) -> ModuleType:
+    return load_hs256()
+
+
+def count_secret_reads(app: ModuleType) -> list[str]:
+    calls: list[str] = []
+    app._secrets_client.meta.events.register(
+        "before-call.secrets-manager.GetSecretValue", lambda **_: calls.append("GetSecretValue")
+    )
+    return calls
+
+
+# ----------------------------------------------------------------------------- HS256: accepted
+
+
+def test_good_token_allows_every_route_of_the_api(app: ModuleType) -> None:
+    answer = assert_allowed(app, f"Bearer {hs256()}")
+    other = app.handler(
+        token_event(f"Bearer {hs256()}", "arn:aws:execute-api:us-east-1:123456789012:abc123/api/POST/orders/01J/pay"),
+        CONTEXT,
+    )
+    assert other["policyDocument"] == answer["policyDocument"]
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "BeArEr"])
+def test_bearer_scheme_is_case_insensitive(app: ModuleType, scheme: str) -> None:
+    assert_allowed(app, f"{scheme} {hs256()}")
+
+
+def test_bare_token_without_bearer(app: ModuleType) -> None:
+    assert_allowed(app, hs256())
+
+
+def test_user_id_is_the_sub_claim(app: ModuleType) -> None:
+    assert_allowed(app, f"Bearer {hs256(sub='user-42@example.com')}", user="user-42@example.com")
+
+
+def test_audience_is_not_checked_when_not_configured(app: ModuleType) -> None:
+    assert_allowed(app, f"Bearer {hs256(aud='some-client')}")
+
+
+def test_sample_event_with_a_real_token(app: ModuleType) -> None:
+    event = json.loads((ROOT / "events/authorizer-token.json").read_text())
+    assert event["type"] == "TOKEN"
+    assert event["methodArn"] == METHOD_ARN
+    assert_refused(app, event["authorizationToken"])  # the placeholder is not a token
+    event["authorizationToken"] = f"Bearer {hs256()}"
+    assert app.handler(event, CONTEXT)["context"] == {"userId": "alice"}
+
+
+# ----------------------------------------------------------------------------- HS256: refused
+
+BAD_TOKENS: dict[str, Callable[[], Any]] = {
+    "missing": lambda: None,
+    "not a string": lambda: 42,
+    "empty": lambda: "",
+    "blank": lambda: "   ",
+    "bearer only": lambda: "Bearer",
+    "bearer and spaces": lambda: "Bearer    ",
+    "other scheme": lambda: f"Basic {hs256()}",
+    "three words": lambda: f"Bearer {hs256()} extra",
+    "malformed": lambda: "Bearer not-a-jwt",
+    "two segments": lambda: "Bearer " + hs256().rsplit(".", 1)[0],
+    "four segments": lambda: f"Bearer {hs256()}.abc",
+    "random urlsafe": lambda: f"Bearer {secrets.token_urlsafe(96)}",
+    "random segments": lambda: "Bearer " + ".".join(secrets.token_urlsafe(24) for _ in range(3)),
+    "random bytes": lambda: os.urandom(200).decode("latin-1"),
+    "json header garbage": lambda: "Bearer " + b64url(b"{not json") + ".e30." + b64url(b"sig"),
+    "truncated signature": lambda: "Bearer " + hs256()[:-6],
+    "truncated in payload": lambda: "Bearer " + hs256()[:40],
+    "expired by one second": lambda: f"Bearer {hs256(exp=int(time.time()) - 1)}",
+    "future nbf": lambda: f"Bearer {hs256(nbf=int(time.time()) + 3600)}",
+    "future iat": lambda: f"Bearer {hs256(iat=int(time.time()) + 3600)}",
+    "wrong signature": lambda: f"Bearer {hs256(secret='another-secret-' + 'x' * 49)}",
+    "tampered payload": lambda: (
+        "Bearer "
+        + ".".join([hs256().split(".")[0], b64url(json.dumps(claims(sub="mallory")).encode()), hs256().split(".")[2]])
+    ),
+    "HS512 same secret": lambda: f"Bearer {hs256(algorithm='HS512')}",
+    "HS384 same secret": lambda: f"Bearer {hs256(algorithm='HS384')}",
+    "RS256 token": lambda: f"Bearer {jwt.encode(claims(), RSA_KEYS[0], algorithm='RS256')}",
+    "alg none, no signature": lambda: f"Bearer {unsigned()}",
+    "alg none, with signature": lambda: f"Bearer {unsigned(signature=b64url(b'whatever'))}",
+    "alg None capitalised": lambda: f"Bearer {unsigned(alg='None', signature=b64url(b'x'))}",
+    "missing sub": lambda: f"Bearer {hs256(sub=None)}",
+    "missing exp": lambda: f"Bearer {hs256(exp=None)}",
+    "empty sub": lambda: f"Bearer {hs256(sub='')}",
+    "blank sub": lambda: f"Bearer {hs256(sub='  ')}",
+    "numeric sub": lambda: f"Bearer {hs256(sub=12345)}",
+    "list sub": lambda: f"Bearer {hs256(sub=['alice'])}",
+    "sub too long": lambda: f"Bearer {hs256(sub='a' * 129)}",
+    "sub with newline": lambda: "Bearer " + hs256(sub="alice\nadmin"),
+    "sub with NUL": lambda: "Bearer " + hs256(sub="alice\x00"),
+    "exp not a number": lambda: f"Bearer {hs256(exp='tomorrow')}",
+    "huge garbage": lambda: "Bearer " + "a" * 9000,
+    "huge but validly signed": lambda: f"Bearer {hs256(pad='x' * 9000)}",
+    "legacy token when not enabled": lambda: LEGACY,
+}
+
+
+@pytest.mark.parametrize("make", BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
+def test_bad_token_is_refused(app: ModuleType, make: Callable[[], Any]) -> None:
+    assert_refused(app, make())
+
+
+@pytest.fixture
+def frozen_now(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Freeze PyJWT's clock on a whole second, so that boundaries are exact (no leeway)."""
+    now = 1_900_000_000
+
+    class FrozenDatetime(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> FrozenDatetime:
+            return cls.fromtimestamp(now, tz)
+
+    monkeypatch.setattr(jwt.api_jwt, "datetime", FrozenDatetime)
+    return now
+
+
+def test_time_claims_have_no_leeway(app: ModuleType, frozen_now: int) -> None:
+    base: dict[str, Any] = {"iat": frozen_now - 60}
+    assert_allowed(app, hs256(exp=frozen_now + 1, **base))
+    assert_refused(app, hs256(exp=frozen_now, **base))  # expires at this very second
+    assert_refused(app, hs256(exp=frozen_now - 1, **base))
+    assert_allowed(app, hs256(nbf=frozen_now, exp=frozen_now + 60, **base))
+    assert_refused(app, hs256(nbf=frozen_now + 1, exp=frozen_now + 60, **base))
+    assert_refused(app, hs256(iat=frozen_now + 1, exp=frozen_now + 60))
+
+
+def test_huge_token_is_refused_before_any_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def must_not_parse(*_: Any, **__: Any) -> None:
+        raise AssertionError("a huge token was parsed")
+
+    monkeypatch.setattr(jwt, "decode", must_not_parse)
+    monkeypatch.setattr(jwt, "get_unverified_header", must_not_parse)
+    for header in ["Bearer " + "a" * (verifier.MAX_TOKEN_BYTES + 1), "é" * 5000, f"Bearer {hs256(pad='x' * 9000)}"]:
+        with pytest.raises(verifier.TokenRejected) as info:
+            verifier.extract_token(header)
+        assert info.value.reason == "token too large"
+
+
+def test_sub_of_exactly_128_characters_is_accepted(app: ModuleType) -> None:
+    assert_allowed(app, hs256(sub="a" * 128), user="a" * 128)
+
+
+@pytest.mark.parametrize(
+    "method_arn",
+    ["", "not-an-arn", "arn:aws:execute-api:us-east-1:123456789012:abc123", "arn:aws:lambda:us-east-1:1:x/y/z"],
+)
+def test_unusable_method_arn_is_refused(app: ModuleType, method_arn: str) -> None:
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        app.handler(token_event(f"Bearer {hs256()}", method_arn), CONTEXT)
+
+
+# ----------------------------------------------------------------------------- issuer / audience
+
+
+@pytest.fixture
+def app_iss_aud(load_hs256: Callable[..., ModuleType]) -> ModuleType:
+    return load_hs256(JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
+
+
+def test_issuer_and_audience_accepted_when_they_match(app_iss_aud: ModuleType) -> None:
+    assert_allowed(app_iss_aud, hs256(iss=ISSUER, aud=AUDIENCE))
+    assert_allowed(app_iss_aud, hs256(iss=ISSUER, aud=[AUDIENCE, "other"]))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"iss": "https://evil.example.com/", "aud": AUDIENCE},
+        {"iss": None, "aud": AUDIENCE},
+        {"iss": ISSUER, "aud": "other-app"},
+        {"iss": ISSUER, "aud": None},
+        {"iss": ISSUER, "aud": ["other-app"]},
+    ],
+    ids=["wrong issuer", "missing issuer", "wrong audience", "missing audience", "audience list without ours"],
+)
+def test_issuer_and_audience_refused_when_they_differ(app_iss_aud: ModuleType, overrides: dict[str, Any]) -> None:
+    assert_refused(app_iss_aud, hs256(**overrides))
+
+
+# ----------------------------------------------------------------------------- legacy token
+
+
+def test_legacy_token_is_user_demo_when_enabled(load_hs256: Callable[..., ModuleType]) -> None:
+    app = load_hs256(LEGACY_DEMO_TOKEN=LEGACY)
+    event = json.loads((ROOT / "events/authorizer-token-legacy.json").read_text())
+    assert event["authorizationToken"] == LEGACY
+    assert app.handler(event, CONTEXT)["context"] == {"userId": "demo"}
+    assert_allowed(app, f"Bearer {LEGACY}", user="demo")
+    assert_allowed(app, hs256())  # real tokens still work
+
+
+@pytest.mark.parametrize("near_miss", [LEGACY + "x", LEGACY[:-1], LEGACY.upper(), f"Token {LEGACY}"])
+def test_only_the_exact_legacy_token_is_accepted(load_hs256: Callable[..., ModuleType], near_miss: str) -> None:
+    assert_refused(load_hs256(LEGACY_DEMO_TOKEN=LEGACY), near_miss)
+
+
+def test_legacy_token_is_invalid_when_unset(app: ModuleType) -> None:
+    event = json.loads((ROOT / "events/authorizer-token-legacy.json").read_text())
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        app.handler(event, CONTEXT)
+
+
+def test_empty_legacy_variable_means_disabled(load_hs256: Callable[..., ModuleType]) -> None:
+    app = load_hs256(LEGACY_DEMO_TOKEN="")
+    assert_refused(app, "")
+    assert_refused(app, LEGACY)
+
+
+def test_legacy_token_refused_at_start_up_in_prod(
+    load_hs256: Callable[..., ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT_NAME", "prod")
+    assert_config_error(lambda: load_hs256(LEGACY_DEMO_TOKEN=LEGACY), "LEGACY_DEMO_TOKEN")
+
+
+# ----------------------------------------------------------------------------- secret caching
+
+
+def test_secret_is_read_once_per_execution_environment(app: ModuleType) -> None:
+    reads = count_secret_reads(app)
+    assert reads == []  # not at import: the first invocation reads it
+    for _ in range(20):
+        assert_allowed(app, hs256())
+        assert_refused(app, hs256(secret="another-secret-" + "x" * 49))
+        assert_refused(app, "Bearer garbage")
+    assert reads == ["GetSecretValue"]
+
+
+def test_secret_read_failure_is_not_a_401_and_is_retried(monkeypatch: pytest.MonkeyPatch, secret_arn: str) -> None:
+    app = import_app(monkeypatch, AUTH_MODE="hs256", JWT_SECRET_ARN=secret_arn + "-missing")
+    reads = count_secret_reads(app)
+    for _ in range(2):
+        with pytest.raises(Exception) as info:
+            app.handler(token_event(f"Bearer {hs256()}"), CONTEXT)
+        assert str(info.value) != "Unauthorized"  # API Gateway answers 500, the user is not blamed
+    assert reads == ["GetSecretValue", "GetSecretValue"]  # a failure is not cached
+
+
+# ----------------------------------------------------------------------------- logging
+
+
+def test_logs_give_the_reason_but_never_the_token_or_secret(load_hs256: Callable[..., ModuleType]) -> None:
+    app = load_hs256(LEGACY_DEMO_TOKEN=LEGACY)
+    logs = capture_logs(app)
+    good = hs256()
+    refused = {
+        hs256(exp=int(time.time()) - 1): "expired",
+        hs256(secret="another-secret-" + "x" * 49): "bad signature",
+        hs256(sub=None): "missing claim sub",
+        unsigned(signature=b64url(b"x")): "algorithm not allowed",
+        "garbage-token": "malformed token",
+    }
+    assert_allowed(app, f"Bearer {good}")
+    assert_allowed(app, LEGACY, user="demo")
+    for token in refused:
+        assert_refused(app, f"Bearer {token}")
+
+    lines = logs.getvalue().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert records, "the authorizer logs its decisions"
+    assert {r["service"] for r in records} == {"authorizer"}
+    reasons = [r.get("reason") for r in records if r["message"] == "Token refused"]
+    assert reasons == list(refused.values())
+    assert [r.get("user_id") for r in records if r["message"] == "Token accepted"] == ["alice", "demo"]
+    for token in [good, LEGACY, *refused]:
+        pieces = [token, *token.split(".")[1:]]  # the whole token, its payload and its signature
+        for line in lines:
+            for piece in pieces:
+                assert piece not in line
+    assert all(SECRET not in line for line in lines)
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({}, "AUTH_MODE"),
+        ({"AUTH_MODE": "rs512"}, "AUTH_MODE"),
+        ({"AUTH_MODE": "hs256"}, "JWT_SECRET_ARN"),
+        ({"AUTH_MODE": "hs256", "JWT_SECRET_ARN": "  "}, "JWT_SECRET_ARN"),
+        ({"AUTH_MODE": "jwks", "JWT_ISSUER": ISSUER}, "JWKS_URL"),
+        ({"AUTH_MODE": "jwks", "JWT_ISSUER": ISSUER, "JWKS_URL": "http://example.com/jwks.json"}, "JWKS_URL"),
+        ({"AUTH_MODE": "jwks", "JWT_ISSUER": ISSUER, "JWKS_URL": "file:///etc/passwd"}, "JWKS_URL"),
+        ({"AUTH_MODE": "jwks", "JWKS_URL": "https://example.com/jwks.json"}, "JWT_ISSUER"),
+    ],
+    ids=["no mode", "bad mode", "no secret", "blank secret", "no url", "plain http", "file url", "no issuer"],
+)
+def test_bad_configuration_fails_at_import_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
+) -> None:
+    assert_config_error(lambda: import_app(monkeypatch, **env), variable)
+
+
+# ----------------------------------------------------------------------------- JWKS (RS256)
+
+
+def public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    jwk: dict[str, Any] = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    return {**jwk, "kid": kid, "use": "sig", "alg": "RS256"}
+
+
+def rs256(key: rsa.RSAPrivateKey, kid: str | None, **overrides: Any) -> str:
+    headers = {"kid": kid} if kid is not None else None
+    return jwt.encode(claims(**{"iss": ISSUER, **overrides}), key, algorithm="RS256", headers=headers)
+
+
+class JwksServer:
+    def __init__(self) -> None:
+        self.keys: list[dict[str, Any]] = []
+        self.hits = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits += 1
+                body = json.dumps({"keys": server.keys}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/.well-known/jwks.json"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[JwksServer]:
+    server = JwksServer()
+    server.keys = [public_jwk(RSA_KEYS[0], "key-1")]
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def jwks_app(monkeypatch: pytest.MonkeyPatch, jwks_server: JwksServer) -> ModuleType:
+    return import_app(monkeypatch, AUTH_MODE="jwks", JWKS_URL=jwks_server.url, JWT_ISSUER=ISSUER)
+
+
+def test_jwks_mode_does_not_use_aws(jwks_app: ModuleType) -> None:
+    assert jwks_app._secrets_client is None
+
+
+def test_jwks_good_token_allowed_and_key_set_fetched_once(jwks_app: ModuleType, jwks_server: JwksServer) -> None:
+    assert jwks_server.hits == 0  # nothing fetched at import
+    for _ in range(10):
+        assert_allowed(jwks_app, f"Bearer {rs256(RSA_KEYS[0], 'key-1')}")
+    assert jwks_server.hits == 1
+
+
+JWKS_BAD_TOKENS: dict[str, Callable[[], str]] = {
+    "unknown kid": lambda: rs256(RSA_KEYS[1], "key-unknown"),
+    "no kid": lambda: rs256(RSA_KEYS[0], None),
+    "known kid, other key": lambda: rs256(RSA_KEYS[1], "key-1"),
+    "wrong issuer": lambda: rs256(RSA_KEYS[0], "key-1", iss="https://evil.example.com/"),
+    "missing issuer": lambda: rs256(RSA_KEYS[0], "key-1", iss=None),
+    "expired": lambda: rs256(RSA_KEYS[0], "key-1", exp=int(time.time()) - 1),
+    "missing sub": lambda: rs256(RSA_KEYS[0], "key-1", sub=None),
+    "missing exp": lambda: rs256(RSA_KEYS[0], "key-1", exp=None),
+    "HS256 with the secret": hs256,
+    "HS256 keyed with the public key": lambda: hs256_with_public_key(RSA_KEYS[0], "key-1"),
+    "alg none": lambda: unsigned(signature=b64url(b"x"), iss=ISSUER),
+    "RS512 same key": lambda: jwt.encode(claims(iss=ISSUER), RSA_KEYS[0], algorithm="RS512", headers={"kid": "key-1"}),
+}
+
+
+def hs256_with_public_key(key: rsa.RSAPrivateKey, kid: str) -> str:
+    """The classic key-confusion attack: HMAC keyed with the (public) RSA key."""
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+    payload = b64url(json.dumps(claims(iss=ISSUER)).encode())
+    signature = hmac.new(pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64url(signature)}"
+
+
+@pytest.mark.parametrize("make", JWKS_BAD_TOKENS.values(), ids=JWKS_BAD_TOKENS.keys())
+def test_jwks_bad_token_is_refused(jwks_app: ModuleType, make: Callable[[], str]) -> None:
+    assert_refused(jwks_app, f"Bearer {make()}")
+
+
+def test_jwks_unknown_kids_do_not_hammer_the_endpoint(jwks_app: ModuleType, jwks_server: JwksServer) -> None:
+    for i in range(10):
+        assert_refused(jwks_app, rs256(RSA_KEYS[1], f"key-random-{i}"))
+    assert jwks_server.hits == 1  # refetches for unknown kids are rate-limited by the cooldown
+
+
+def test_jwks_foreign_algorithms_never_reach_the_endpoint(jwks_app: ModuleType, jwks_server: JwksServer) -> None:
+    jwks_app._jwks_client.cooldown_duration = 0
+    for i in range(5):
+        forged = jwt.encode(claims(iss=ISSUER), SECRET, algorithm="HS256", headers={"kid": f"kid-{i}"})
+        assert_refused(jwks_app, forged)
+    assert jwks_server.hits == 0
+
+
+def test_jwks_key_rotation(jwks_app: ModuleType, jwks_server: JwksServer) -> None:
+    jwks_app._jwks_client.cooldown_duration = 0  # let the unknown kid force a refetch right away
+    old = rs256(RSA_KEYS[0], "key-1")
+    new = rs256(RSA_KEYS[2], "key-2")
+    assert_allowed(jwks_app, old)
+    assert_refused(jwks_app, new)  # not published yet
+
+    jwks_server.keys = [public_jwk(RSA_KEYS[0], "key-1"), public_jwk(RSA_KEYS[2], "key-2")]
+    assert_allowed(jwks_app, new)  # unknown kid: the key set is fetched again
+    assert_allowed(jwks_app, old)
+
+    jwks_server.keys = [public_jwk(RSA_KEYS[2], "key-2")]  # key-1 withdrawn
+    jwks_app._jwks_client.jwk_set_cache.put(None)  # as when the cached key set expires
+    assert_allowed(jwks_app, new)
+    assert_refused(jwks_app, old)  # a withdrawn key is no longer trusted
+
+
+def test_jwks_endpoint_down_is_not_a_401(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = import_app(monkeypatch, AUTH_MODE="jwks", JWKS_URL=f"http://127.0.0.1:{port}/jwks.json", JWT_ISSUER=ISSUER)
+    with pytest.raises(Exception) as info:
+        app.handler(token_event(f"Bearer {rs256(RSA_KEYS[0], 'key-1')}"), CONTEXT)
+    assert str(info.value) != "Unauthorized"
+    assert_refused(app, "Bearer garbage")  # still a 401 when the token itself is bad
+
+
+def test_jwks_issuer_and_audience(monkeypatch: pytest.MonkeyPatch, jwks_server: JwksServer) -> None:
+    app = import_app(monkeypatch, AUTH_MODE="jwks", JWKS_URL=jwks_server.url, JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
+    assert_allowed(app, rs256(RSA_KEYS[0], "key-1", aud=AUDIENCE))
+    assert_refused(app, rs256(RSA_KEYS[0], "key-1", aud="other"))
+    assert_refused(app, rs256(RSA_KEYS[0], "key-1"))
