@@ -49,14 +49,21 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 template-check: venv $(SAM_VENV)/.installed
-	$(VENV)/bin/cfn-lint template.yaml
+	# cfn-lint with the Serverless Rules (the template goes first: --append-rules takes several values)
+	$(VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(SAM) validate --lint
 
 build: $(SAM_VENV)/.installed
 	PATH="$$(dirname $$(command -v $(PYTHON))):$$PATH" $(SAM) build --cached --parallel
 
+# Each suite runs in its own process: moto's state is global to a process, and the local
+# stack, the unit tests' moto server and the resilience stack must not share it.
+PYTEST_SUITES := unit devstack integration e2e resilience
+
 test: lint typecheck template-check build
-	$(PY) -m pytest
+	@set -e; for suite in $(PYTEST_SUITES); do \
+	  if [ -d tests/$$suite ]; then echo "== pytest tests/$$suite"; $(PY) -m pytest tests/$$suite; fi; \
+	done
 
 unit: venv
 	$(PY) -m pytest tests/unit

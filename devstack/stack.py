@@ -244,9 +244,9 @@ class LocalStack:
             f"{len(m.routes)} routes"
         )
         if m.unsupported or m.skipped:
-            self._echo("not emulated locally:")
-            for u in m.unsupported:
-                self._echo(f"  - {u}")
+            self._echo("not emulated locally (by feature, then the template's names):")
+            for feature, names in _group_by_feature(m.unsupported).items():
+                self._echo(f"  - {feature}: {', '.join(names)}" if names else f"  - {feature}")
             for s in m.skipped:
                 self._echo(f"  - skipped: {s}")
 
@@ -405,3 +405,17 @@ class LocalStack:
             "redrive": {q.redrive.dead_letter_queue: q.logical_id for q in self.model.queues.values() if q.redrive},
         }
         self.endpoint_file.write_text(json.dumps(data, indent=2))
+
+
+def _group_by_feature(notes: list[str]) -> dict[str, list[str]]:
+    """ "OrdersTable: PointInTimeRecovery" and "PaymentsTable: PointInTimeRecovery" become one line."""
+    grouped: dict[str, list[str]] = {}
+    for note in notes:
+        name, sep, feature = note.partition(": ")
+        if not sep or " " in name.split(" (")[0]:
+            grouped.setdefault(note, [])
+            continue
+        resource = name.split(" (")[0]
+        kind = name[len(resource) :].strip()
+        grouped.setdefault(f"{feature} {kind}".strip(), []).append(resource)
+    return grouped
