@@ -4,6 +4,7 @@ from typing import Any
 
 from orders.domain import OrderStatus
 from platform_core.events import EventType
+from platform_core.observability import count
 from platform_core.outbox import make_publisher, status_change
 
 
@@ -17,6 +18,8 @@ def order_event(old: dict[str, Any] | None, new: dict[str, Any] | None) -> tuple
     if status == OrderStatus.CANCELLED:
         return EventType.ORDER_CANCELLED, {**order, "previousStatus": old.get("status") if old else None}
     if status == OrderStatus.DELIVERED:
+        # The state machine delivers without a Lambda; this is the first code to see it.
+        count("OrdersDelivered")
         return EventType.ORDER_DELIVERED, order
     return None
 
