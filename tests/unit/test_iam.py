@@ -1,0 +1,289 @@
+"""Least privilege, checked: every IAM statement the deployed stack would get, after the SAM transform.
+
+template.yaml is transformed offline with the SAM translator (aws-sam-translator, the library behind
+`sam validate` and the AWS::Serverless transform) and a stub managed-policy loader, so no AWS account is
+needed. The translator lives in the SAM CLI virtualenv (.venv-sam, `make template-check` installs it);
+when it is not importable here, the transform runs in that interpreter (SAM_PYTHON overrides the path).
+
+A statement fails the test when it
+- allows `*` or `service:*` actions,
+- allows actions on a service whose resources this template creates (DynamoDB, SNS, SQS, Step Functions,
+  Secrets Manager, CloudWatch Logs) on `Resource: "*"`, instead of naming those resources,
+- or a managed policy is attached whose name contains FullAccess, AdministratorAccess or PowerUser.
+Known, justified exceptions are listed below with their reasons; anything else needs a scoped policy.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+# Managed policies SAM attaches by itself; names (not ARNs) a template might use resolve through this map.
+KNOWN_MANAGED_POLICIES = {
+    "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "AWSLambdaSQSQueueExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+    "AWSLambdaDynamoDBExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+}
+
+# Managed policies that may be attached, and why.
+ALLOWED_MANAGED_POLICIES = {
+    "AWSLambdaBasicExecutionRole": "SAM adds it to every function role: write the function's own logs.",
+    "AWSXrayWriteOnlyAccess": "SAM adds it for Tracing: Active; X-Ray's write API has no resource-level permissions.",
+    "AWSLambdaSQSQueueExecutionRole": "SAM adds it for SQS event sources: the poller reads and deletes messages.",
+    "AWSLambdaDynamoDBExecutionRole": "SAM adds it for DynamoDB stream event sources: the poller reads the stream.",
+}
+FORBIDDEN_MANAGED_POLICY_WORDS = ("FullAccess", "AdministratorAccess", "PowerUser")
+
+# Services whose resources this template creates: granting their actions on "*" is never needed.
+SCOPED_SERVICES = {"dynamodb", "sns", "sqs", "states", "secretsmanager", "logs"}
+
+# Inline statements allowed on Resource "*": role logical id -> (actions, reason).
+ALLOWED_WILDCARD_RESOURCE_STATEMENTS: dict[str, tuple[frozenset[str], str]] = {
+    "DeliveryStateMachineRole": (
+        frozenset(
+            {
+                "logs:CreateLogDelivery",
+                "logs:GetLogDelivery",
+                "logs:UpdateLogDelivery",
+                "logs:DeleteLogDelivery",
+                "logs:ListLogDeliveries",
+                "logs:PutResourcePolicy",
+                "logs:DescribeResourcePolicies",
+                "logs:DescribeLogGroups",
+            }
+        ),
+        "Step Functions logging to CloudWatch Logs uses vended log delivery. The Step Functions Developer Guide "
+        "(IAM policies for logging to CloudWatch Logs) grants exactly these actions on Resource '*': the "
+        "log-delivery actions do not support resource-level permissions.",
+    ),
+}
+# Actions allowed on Resource "*" anywhere, and why.
+ALLOWED_WILDCARD_RESOURCE_ACTIONS = {
+    "xray:PutTraceSegments": "X-Ray write actions support no resource-level permissions (Resource must be '*').",
+    "xray:PutTelemetryRecords": "X-Ray write actions support no resource-level permissions (Resource must be '*').",
+    "xray:GetSamplingRules": "X-Ray sampling reads support no resource-level permissions.",
+    "xray:GetSamplingTargets": "X-Ray sampling reads support no resource-level permissions.",
+    "xray:GetSamplingStatisticSummaries": "X-Ray sampling reads support no resource-level permissions.",
+}
+
+_TRANSFORM_SCRIPT = r"""
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+class StubManagedPolicyLoader:
+    def __init__(self, policies):
+        self.policies = policies
+    def load(self):
+        return self.policies
+
+request = json.load(sys.stdin)
+with open(request["template"], encoding="utf-8") as fh:
+    template = yaml_parse(fh.read())
+# What `sam package` does: local code and definition paths become S3 locations.
+for lid, res in template.get("Resources", {}).items():
+    props = res.get("Properties") or {}
+    for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+        if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
+            props[key] = "s3://packaged-artifacts/" + lid
+out = transform(template, request["parameters"], StubManagedPolicyLoader(request["managed_policies"]))
+json.dump(out, sys.stdout)
+"""
+
+
+def _sam_python() -> str:
+    try:
+        import samtranslator  # noqa: F401
+
+        return sys.executable
+    except ImportError:
+        pass
+    candidate = Path(os.environ.get("SAM_PYTHON") or ROOT / ".venv-sam" / "bin" / "python")
+    if not candidate.exists():
+        pytest.fail("aws-sam-translator not found: install the SAM CLI venv (make template-check) or set SAM_PYTHON")
+    return str(candidate)
+
+
+@functools.cache
+def _transform(parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    request = {
+        "template": str(TEMPLATE),
+        "parameters": dict(parameters),
+        "managed_policies": KNOWN_MANAGED_POLICIES,
+    }
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0"}
+    proc = subprocess.run(  # noqa: S603 - fixed interpreter and script
+        [_sam_python(), "-c", _TRANSFORM_SCRIPT],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"SAM transform failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout)
+
+
+def transformed_template(**parameters: str) -> dict[str, Any]:
+    """template.yaml after the SAM transform (AWS::Serverless::* expanded), for the given parameters."""
+    return _transform(tuple(sorted(parameters.items())))
+
+
+# Both authentication modes and both environments produce different roles (conditional policies).
+PARAMETER_SETS = {
+    "dev-hs256": {},
+    "prod-hs256": {"EnvironmentName": "prod"},
+    "dev-jwks": {"AuthMode": "jwks", "JwksUrl": "https://issuer.example/.well-known/jwks.json"},
+}
+
+
+# ------------------------------------------------------------------ statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _branches(node: Any) -> list[Any]:
+    """Every concrete value a node may take: both sides of each Fn::If; AWS::NoValue drops out."""
+    if isinstance(node, dict) and set(node) == {"Fn::If"}:
+        _, yes, no = node["Fn::If"]
+        return _branches(yes) + _branches(no)
+    if node == {"Ref": "AWS::NoValue"}:
+        return []
+    return [node]
+
+
+def iam_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(role or policy logical id, statement) for every inline statement of every IAM role and policy."""
+    found = []
+    for lid, res in template["Resources"].items():
+        props = res.get("Properties") or {}
+        documents = []
+        if res["Type"] == "AWS::IAM::Role":
+            for policy in _as_list(props.get("Policies") or []):
+                for branch in _branches(policy):
+                    documents.append(branch["PolicyDocument"])
+        elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents.append(props["PolicyDocument"])
+        for document in documents:
+            for statement in _as_list(document.get("Statement") or []):
+                found.extend((lid, s) for s in _branches(statement))
+    return found
+
+
+def managed_policy_names(template: dict[str, Any]) -> list[tuple[str, str]]:
+    names = []
+    for lid, res in template["Resources"].items():
+        if res["Type"] != "AWS::IAM::Role":
+            continue
+        for arn in _as_list(res["Properties"].get("ManagedPolicyArns") or []):
+            for branch in _branches(arn):
+                text = json.dumps(branch) if not isinstance(branch, str) else branch
+                names.append((lid, text.rsplit("/", 1)[-1].strip('"}')))
+    return names
+
+
+def violations(template: dict[str, Any]) -> list[str]:
+    problems = []
+    for lid, statement in iam_statements(template):
+        problems.extend(statement_violations(lid, statement))
+    for lid, name in managed_policy_names(template):
+        if any(word in name for word in FORBIDDEN_MANAGED_POLICY_WORDS):
+            problems.append(f"{lid}: managed policy {name} is far broader than this stack needs")
+        elif name not in ALLOWED_MANAGED_POLICIES:
+            problems.append(f"{lid}: managed policy {name} is not in the reviewed list (ALLOWED_MANAGED_POLICIES)")
+    return problems
+
+
+def statement_violations(lid: str, statement: dict[str, Any]) -> list[str]:
+    if statement.get("Effect") != "Allow":
+        return []
+    problems = []
+    actions = [a for a in _as_list(statement.get("Action") or []) if isinstance(a, str)]
+    if "NotAction" in statement:
+        problems.append(f"{lid}: NotAction allows everything else: {statement['NotAction']}")
+    problems += [f"{lid}: wildcard action {a!r}" for a in actions if a == "*" or a.endswith(":*")]
+    if "*" not in _as_list(statement.get("Resource") or []):
+        return problems
+    allowed_here = ALLOWED_WILDCARD_RESOURCE_STATEMENTS.get(lid)
+    if allowed_here and set(actions) <= allowed_here[0]:
+        return problems
+    for action in actions:
+        if action in ALLOWED_WILDCARD_RESOURCE_ACTIONS:
+            continue
+        if action.split(":", 1)[0].lower() in SCOPED_SERVICES or action == "*" or action.endswith(":*"):
+            problems.append(f"{lid}: {action} on Resource '*' (name the template's resource instead)")
+    return problems
+
+
+# ------------------------------------------------------------------ tests
+
+
+@pytest.mark.parametrize("name", list(PARAMETER_SETS))
+def test_no_wildcard_permissions(name):
+    template = transformed_template(**PARAMETER_SETS[name])
+    assert violations(template) == []
+
+
+def test_the_check_sees_every_role():
+    template = transformed_template()
+    roles = {lid for lid, res in template["Resources"].items() if res["Type"] == "AWS::IAM::Role"}
+    functions = {lid for lid, res in template["Resources"].items() if res["Type"] == "AWS::Lambda::Function"}
+    assert {f"{fn}Role" for fn in functions} <= roles
+    assert "DeliveryStateMachineRole" in roles
+    # The transform really produced statements to check (policy templates expanded).
+    assert len(iam_statements(template)) >= len(functions)
+
+
+def test_the_check_catches_a_wildcard_action():
+    template = json.loads(json.dumps(transformed_template()))
+    role = template["Resources"]["ListOrdersFunctionRole"]["Properties"]
+    role.setdefault("Policies", []).append(
+        {
+            "PolicyName": "TooBroad",
+            "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]},
+        }
+    )
+    problems = violations(template)
+    assert "ListOrdersFunctionRole: wildcard action 'dynamodb:*'" in problems
+    assert any("dynamodb:* on Resource '*'" in p for p in problems)
+
+
+def test_the_check_catches_a_table_action_on_every_resource_and_a_full_access_policy():
+    template = json.loads(json.dumps(transformed_template()))
+    role = template["Resources"]["GetOrderFunctionRole"]["Properties"]
+    role["Policies"].append(
+        {
+            "PolicyName": "AnyTable",
+            "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": "*"}]},
+        }
+    )
+    role["ManagedPolicyArns"].append("arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess")
+    problems = violations(template)
+    assert any("GetOrderFunctionRole: dynamodb:GetItem on Resource '*'" in p for p in problems)
+    assert any("AmazonDynamoDBFullAccess" in p for p in problems)
+
+
+def test_the_authorizer_reads_only_the_secret_of_this_stack():
+    template = transformed_template()
+    statements = [s for lid, s in iam_statements(template) if lid == "AuthorizerFunctionRole"]
+    secret_statements = [s for s in statements if any("secretsmanager" in a for a in _as_list(s["Action"]))]
+    assert secret_statements, "the hs256 authorizer must be allowed to read JwtSecret"
+    for statement in secret_statements:
+        resources = _as_list(statement["Resource"])
+        assert "*" not in resources
+        assert all("JwtSecret" in json.dumps(r) for r in resources), resources
