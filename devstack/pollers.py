@@ -180,7 +180,7 @@ class StreamPoller(threading.Thread):
         invoke: Invoke,
         record: Record,
         stop: threading.Event,
-        poll_interval: float = 0.03,
+        poll_interval: float = 0.01,  # each stream hop of the event chain waits up to this long
     ) -> None:
         super().__init__(daemon=True, name=f"stream-{table.logical_id}-{fn.logical_id}")
         self.fn, self.source, self.table = fn, source, table

@@ -166,7 +166,10 @@ class LocalStack:
         api = self.model.api
         if api is not None:
             self.gateway = Gateway(api, self.invoke, self._record)
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted connections when the
+            # listening socket says it is TCP; without it every small response waits ~40 ms for
+            # the client's delayed ACK.
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", self.port))
             self.port = sock.getsockname()[1]

@@ -1,0 +1,86 @@
+"""`python -m bench`: run the sections, print the table, write bench/results.json."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import chain, coldstart, cost, latency, scale, throughput
+from bench.common import ROOT, Config, Figure, progress, render_table, write_results
+from bench.stackctx import Ctx
+
+STACK_SECTIONS: dict[str, Callable[[Config, Ctx, dict[str, Any]], list[Figure]]] = {
+    # cost first: the stack is quiet, so the counted requests are one lifecycle's and nothing else's
+    "cost": cost.run,
+    "latency": latency.run,
+    "throughput": throughput.run,
+    "chain": chain.run,
+    "scale": scale.run,  # last: it leaves 10,000 orders behind
+}
+ALL = ["coldstart", *STACK_SECTIONS]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small counts: a smoke run of every section (~1 min)")
+    ap.add_argument("--only", default=",".join(ALL), help=f"comma-separated sections (default: {','.join(ALL)})")
+    ap.add_argument("--template", default=str(ROOT / "template.yaml"))
+    ap.add_argument("--out", default=None, help="results file (default bench/results.json, quick: results-quick.json)")
+    args = ap.parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(only) - set(ALL)
+    if unknown:
+        ap.error(f"unknown sections: {sorted(unknown)}")
+    out = Path(args.out) if args.out else ROOT / "bench" / ("results-quick.json" if args.quick else "results.json")
+    cfg = Config(quick=args.quick, template=Path(args.template).resolve(), out=out)
+    details: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "quick": cfg.quick,
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "sections": only,
+    }
+    figures: list[Figure] = []
+    t0 = time.monotonic()
+
+    if "coldstart" in only:
+        progress("section 1/6 cold start and package sizes")
+        figures += coldstart.run(cfg, details)
+
+    stack_sections = [s for s in STACK_SECTIONS if s in only]
+    if stack_sections:
+        from devstack.stack import LocalStack
+
+        progress("starting the local stack (DeliveryDelaySeconds=0)")
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-logs-") as logs,
+            LocalStack(
+                cfg.template,
+                port=0,
+                parameter_overrides={"DeliveryDelaySeconds": 0},
+                echo=lambda _line: None,
+                watch=False,  # others may edit code meanwhile: no worker restarts in the middle of a figure
+                logs_dir=logs,
+            ) as stack,
+        ):
+            ctx = Ctx(stack)
+            for name in stack_sections:
+                progress(f"section {name}")
+                figures += STACK_SECTIONS[name](cfg, ctx, details)
+
+    figures.sort(key=lambda f: f.section[:2])  # sections in numbered order, figures in measured order
+    details["seconds"] = round(time.monotonic() - t0, 1)
+    write_results(cfg.out, figures, details)
+    print(render_table(figures))
+    print(f"\n{len(figures)} figures in {details['seconds']} s -> {cfg.out.relative_to(ROOT)} (details: .meta.json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
