@@ -4,8 +4,8 @@ from orders import service
 from orders.delivery import StepFunctionsDeliveryScheduler
 from orders.repository import OrdersRepository
 from platform_core.config import aws_client, require_env
-from platform_core.events import Envelope, EventType
-from platform_core.inbox import make_inbox
+from platform_core.events import EventType
+from platform_core.inbox import Envelope, make_inbox
 
 repo = OrdersRepository(aws_client("dynamodb"), require_env("ORDERS_TABLE_NAME"))
 scheduler = StepFunctionsDeliveryScheduler(aws_client("stepfunctions"), require_env("DELIVERY_STATE_MACHINE_ARN"))

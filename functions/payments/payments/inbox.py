@@ -4,8 +4,8 @@ from payments import service
 from payments.processor import SandboxProcessor
 from payments.repository import PaymentsRepository
 from platform_core.config import aws_client, require_env
-from platform_core.events import Envelope, EventType
-from platform_core.inbox import make_inbox
+from platform_core.events import EventType
+from platform_core.inbox import Envelope, make_inbox
 from platform_core.money import to_decimal
 
 repo = PaymentsRepository(aws_client("dynamodb"), require_env("PAYMENTS_TABLE_NAME"))

@@ -1,10 +1,8 @@
-"""The event envelope every message carries: {"id", "type", "source", "time", "correlationId", "data"}."""
+"""Event types. The envelope every message carries is {"id", "type", "source", "time", "correlationId",
+"data"}: publishers build it as a dict (platform_core.outbox), consumers validate it (platform_core.inbox).
+No pydantic here, so the publishers' cold start does not pay for it."""
 
-import json
 from enum import StrEnum
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class EventType(StrEnum):
@@ -12,23 +10,3 @@ class EventType(StrEnum):
     PAYMENT_PROCESSED = "payment-processed-event"
     ORDER_CANCELLED = "order-cancelled-event"
     ORDER_DELIVERED = "order-delivered-event"
-
-
-class Envelope(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    id: str = Field(min_length=1)
-    type: str = Field(min_length=1)
-    source: str = Field(min_length=1)
-    time: str
-    correlationId: str = ""  # noqa: N815 - the contract's field name
-    data: dict[str, Any]
-
-
-def parse_sqs_body(body: str) -> Envelope:
-    """An SQS body is an SNS notification whose Message is the envelope (or the envelope itself
-    when the subscription uses raw delivery)."""
-    outer = json.loads(body)
-    if isinstance(outer, dict) and outer.get("Type") == "Notification" and "Message" in outer:
-        outer = json.loads(outer["Message"])
-    return Envelope.model_validate(outer)

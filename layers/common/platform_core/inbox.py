@@ -5,14 +5,36 @@ after the queue's maxReceiveCount, moves it to the DLQ, without holding back the
 the batch. Handlers are idempotent because every write they make is conditional.
 """
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import BaseModel, ConfigDict, Field
 
-from platform_core.events import Envelope, parse_sqs_body
 from platform_core.observability import logger, metrics
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    time: str
+    correlationId: str = ""  # noqa: N815 - the contract's field name
+    data: dict[str, Any]
+
+
+def parse_sqs_body(body: str) -> Envelope:
+    """An SQS body is an SNS notification whose Message is the envelope (or the envelope itself
+    when the subscription uses raw delivery)."""
+    outer = json.loads(body)
+    if isinstance(outer, dict) and outer.get("Type") == "Notification" and "Message" in outer:
+        outer = json.loads(outer["Message"])
+    return Envelope.model_validate(outer)
+
 
 EventHandler = Callable[[Envelope], None]
 
