@@ -3,6 +3,8 @@
 import json
 import re
 from collections.abc import Callable
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -38,7 +40,10 @@ def _field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def make_resolver(logger: Logger) -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True, serializer=_dumps)
+    # Decimals stay exact so amounts are validated as written (no silent float rounding).
+    app = APIGatewayRestResolver(
+        enable_validation=True, serializer=_dumps, json_body_deserializer=partial(json.loads, parse_float=Decimal)
+    )
 
     def correlation(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
         supplied = app.current_event.headers.get(CORRELATION_HEADER) or ""
@@ -69,6 +74,27 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
     @app.exception_handler(RequestUnsupportedContentType)
     def unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[str]:
         return problem_response(415, "Send the body as application/json.")
+
+    @app.exception_handler(RecursionError)
+    def nested_too_deeply(exc: RecursionError) -> Response[str]:
+        # json.loads gives up on a body nested thousands of levels deep: not JSON this API accepts.
+        if "JSON" in str(exc):
+            return problem_response(400, "The request body is not valid JSON (nested too deeply).")
+        logger.exception("unexpected recursion")
+        return problem_response(500, "Something went wrong on our side.")
+
+    @app.exception_handler(UnicodeDecodeError)
+    def not_utf8(exc: UnicodeDecodeError) -> Response[str]:
+        # A (base64-encoded) body whose bytes are not UTF-8 cannot be JSON.
+        return problem_response(400, "The request body is not valid JSON (not UTF-8).")
+
+    @app.exception_handler(ValueError)
+    def unparseable_body(exc: ValueError) -> Response[str]:
+        # Powertools' multipart parser refuses a body it cannot split (no boundary, say): bodies are JSON here.
+        if "multipart" in str(exc):
+            return problem_response(415, "Send the body as application/json.")
+        logger.exception("unexpected error")
+        return problem_response(500, "Something went wrong on our side.")
 
     @app.exception_handler(ProblemError)
     def known_problem(exc: ProblemError) -> Response[str]:
