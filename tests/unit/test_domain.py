@@ -145,3 +145,13 @@ def test_amount_accepts(good):
 def test_amount_rejects(bad):
     with pytest.raises(ValidationError):
         TypeAdapter(Amount).validate_python(bad)
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["2026-11-25T15:43:33.905292+00:00", "2026-11-25T15:43:33.905Z", "2026-11-25T16:43:33.905+01:00"],
+)
+def test_timestamps_leave_in_one_shape(written: str):
+    from platform_core.clock import as_utc_iso
+
+    assert as_utc_iso(written) == "2026-11-25T15:43:33.905Z"

@@ -5,7 +5,7 @@ from typing import Any, Protocol
 from orders.domain import OrderStatus
 from orders.models import Order
 from orders.repository import OrdersRepository, new_order_item
-from platform_core.clock import new_id, utc_now_iso
+from platform_core.clock import as_utc_iso, new_id, utc_now_iso
 from platform_core.dynamo import TransitionRejectedError
 from platform_core.jsonutil import plain_number
 from platform_core.money import to_decimal
@@ -32,8 +32,8 @@ def to_order(item: dict[str, Any]) -> Order:
         userId=item["userId"],
         bill=plain_number(item["bill"]),
         status=item["status"],
-        createdAt=item["createdAt"],
-        updatedAt=item["updatedAt"],
+        createdAt=as_utc_iso(item["createdAt"]),
+        updatedAt=as_utc_iso(item["updatedAt"]),
     )
 
 

@@ -8,7 +8,7 @@ from payments.domain import PaymentStatus
 from payments.models import CardSummary, Payment
 from payments.processor import Card, CardProcessor
 from payments.repository import PaymentsRepository, new_payment_item
-from platform_core.clock import utc_now_iso
+from platform_core.clock import as_utc_iso, utc_now_iso
 from platform_core.dynamo import TransitionRejectedError
 from platform_core.jsonutil import plain_number
 from platform_core.observability import count, logger
@@ -42,8 +42,8 @@ def to_payment(item: dict[str, Any]) -> Payment:
         status=item["status"],
         card=CardSummary(brand=card["brand"], last4=card["last4"]) if card else None,
         declineReason=item.get("declineReason"),
-        createdAt=item["createdAt"],
-        updatedAt=item["updatedAt"],
+        createdAt=as_utc_iso(item["createdAt"]),
+        updatedAt=as_utc_iso(item["updatedAt"]),
     )
 
 
