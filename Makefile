@@ -23,15 +23,18 @@ help:
 	@echo "make redrive  move DLQ messages back: make redrive QUEUE=OrdersInboxDLQ"
 	@echo "make openapi  regenerate openapi.json from the code"
 
+# Install output goes to stderr, so `make token` prints exactly one line on stdout even on a fresh clone.
 $(VENV)/.installed: requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $@
+	@echo "installing .venv (requirements-dev.txt)..." >&2
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
+	@touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
-	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
-	touch $@
+	@echo "installing .venv-sam (SAM CLI, requirements-sam.txt)..." >&2
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV) >&2
+	@$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt >&2
+	@touch $@
 
 venv: $(VENV)/.installed
 
