@@ -4,33 +4,11 @@ from decimal import Decimal
 from typing import Any
 
 from orders.domain import TRANSITIONS, OrderStatus
-from platform_core.dynamo import Table
+from platform_core.dynamo import StatusRepository
 
 
-class OrdersRepository:
-    def __init__(self, client: Any, table_name: str) -> None:
-        self.table = Table(client, table_name, sort_key="orderId")
-
-    def add(self, item: dict[str, Any]) -> bool:
-        return self.table.put_new(item)
-
-    def get(self, user_id: str, order_id: str) -> dict[str, Any] | None:
-        return self.table.get(user_id, order_id)
-
-    def page(self, user_id: str, limit: int, next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        return self.table.query_page(user_id, limit, next_token)
-
-    def move(
-        self, user_id: str, order_id: str, target: OrderStatus, *, now: str, correlation_id: str
-    ) -> dict[str, Any]:
-        """Conditional status change; raises TransitionRejectedError with the current item."""
-        return self.table.transition(
-            user_id,
-            order_id,
-            to_status=target,
-            allowed_from=TRANSITIONS[target],
-            fields={"updatedAt": now, "correlationId": correlation_id},
-        )
+class OrdersRepository(StatusRepository[OrderStatus]):
+    transitions = TRANSITIONS
 
 
 def new_order_item(order_id: str, user_id: str, bill: Decimal, now: str, correlation_id: str) -> dict[str, Any]:
