@@ -13,7 +13,8 @@ from tests.support.lambda_env import TEMPLATE
 OVERRIDES = {"DeliveryDelaySeconds": "3", "InboxVisibilityTimeoutSeconds": "1", "InboxMaxReceiveCount": "3"}
 
 
-@pytest.fixture(scope="session")
+# Package scope: the stack stops before another suite starts its own (one per process).
+@pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
     with LocalStack(TEMPLATE, port=0, parameter_overrides=OVERRIDES, echo=lambda line: None) as running:
         yield running
