@@ -95,6 +95,15 @@ def _failed_ids(result: Any, all_ids: list[str]) -> list[str] | None:
     return out
 
 
+def _stopped_after_error(poller: SqsPoller | StreamPoller, exc: Exception) -> bool:
+    """Log a poller's failed AWS call and back off; True when the stack is stopping anyway."""
+    if poller.stop.is_set():
+        return True
+    poller.record(poller.fn.logical_id, poller.trigger, 0.0, f"poller error: {exc}", "")
+    poller.stop.wait(0.5)
+    return poller.stop.is_set()
+
+
 class SqsPoller(threading.Thread):
     def __init__(  # noqa: PLR0917
         self,
@@ -123,10 +132,8 @@ class SqsPoller(threading.Thread):
                     MessageAttributeNames=["All"],
                 )
             except Exception as exc:
-                if self.stop.is_set():
+                if _stopped_after_error(self, exc):
                     return
-                self.record(self.fn.logical_id, self.trigger, 0.0, f"poller error: {exc}", "")
-                self.stop.wait(0.5)
                 continue
             msgs = resp.get("Messages") or []
             if msgs:
@@ -221,10 +228,8 @@ class StreamPoller(threading.Thread):
                 for shard in list(self.shards.values()):
                     did_work |= self._poll_shard(shard)
             except Exception as exc:
-                if self.stop.is_set():
+                if _stopped_after_error(self, exc):
                     return
-                self.record(self.fn.logical_id, self.trigger, 0.0, f"poller error: {exc}", "")
-                self.stop.wait(0.5)
                 continue
             self.passes += 1
             if did_work:

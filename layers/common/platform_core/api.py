@@ -75,13 +75,17 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
     def unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[str]:
         return problem_response(415, "Send the body as application/json.")
 
+    def body_problem_or_bug(exc: Exception, marker: str, status: int, detail: str) -> Response[str]:
+        """A parser's error about the body is the client's problem; any other is ours, logged."""
+        if marker in str(exc):
+            return problem_response(status, detail)
+        logger.exception("unexpected error")
+        return problem_response(500, "Something went wrong on our side.")
+
     @app.exception_handler(RecursionError)
     def nested_too_deeply(exc: RecursionError) -> Response[str]:
         # json.loads gives up on a body nested thousands of levels deep: not JSON this API accepts.
-        if "JSON" in str(exc):
-            return problem_response(400, "The request body is not valid JSON (nested too deeply).")
-        logger.exception("unexpected recursion")
-        return problem_response(500, "Something went wrong on our side.")
+        return body_problem_or_bug(exc, "JSON", 400, "The request body is not valid JSON (nested too deeply).")
 
     @app.exception_handler(UnicodeDecodeError)
     def not_utf8(exc: UnicodeDecodeError) -> Response[str]:
@@ -91,10 +95,7 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
     @app.exception_handler(ValueError)
     def unparseable_body(exc: ValueError) -> Response[str]:
         # Powertools' multipart parser refuses a body it cannot split (no boundary, say): bodies are JSON here.
-        if "multipart" in str(exc):
-            return problem_response(415, "Send the body as application/json.")
-        logger.exception("unexpected error")
-        return problem_response(500, "Something went wrong on our side.")
+        return body_problem_or_bug(exc, "multipart", 415, "Send the body as application/json.")
 
     @app.exception_handler(ProblemError)
     def known_problem(exc: ProblemError) -> Response[str]:
