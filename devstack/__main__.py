@@ -34,6 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         parameter_overrides=_overrides(args.parameter_overrides),
         endpoint_file=template.resolve().parent / ".devstack" / "endpoint.json",
         max_concurrency=args.max_concurrency,
+        aws_port=args.aws_port,
     )
     stop = threading.Event()
 
@@ -93,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     run.add_argument("--template", default="template.yaml")
     run.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE")
+    run.add_argument(
+        "--aws-port",
+        type=int,
+        default=int(os.environ.get("AWS_PORT", "0")),
+        help="port of the local AWS services (moto); default a free one, env AWS_PORT",
+    )
     run.add_argument("--max-concurrency", type=int, default=4, help="warm workers per function at most")
     run.set_defaults(func=cmd_run)
     tok = sub.add_parser("token", help="print a bearer token for the local stack")

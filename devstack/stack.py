@@ -61,6 +61,7 @@ class LocalStack:
         watch: bool = True,
         echo: Callable[[str], None] | None = None,
         endpoint_file: str | Path | None = None,
+        aws_port: int = 0,
     ) -> None:
         self.template_path = Path(template).resolve()
         self.settings: dict[str, str] = {**os.environ, **(env or {})}
@@ -71,6 +72,7 @@ class LocalStack:
         self.logs_dir = Path(logs_dir) if logs_dir else self.template_path.parent / ".devstack" / "logs"
         self.watch = watch
         self.endpoint_file = Path(endpoint_file) if endpoint_file else None
+        self.aws_port = aws_port  # 0: a free port
         self._echo = echo or (lambda line: print(line, flush=True))
         self.invocations: list[Invocation] = []
         self._inv_lock = threading.Lock()
@@ -124,7 +126,7 @@ class LocalStack:
         t0 = time.monotonic()
         params = load_template(self.template_path).get("Parameters") or {}
         overrides = self._effective_overrides(params)
-        self.moto = MotoServer()
+        self.moto = MotoServer(self.aws_port)
         self.moto.start()
         endpoint = self.moto.url
         first = load_stack_model(self.template_path, overrides, endpoint=endpoint)
