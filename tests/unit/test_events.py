@@ -175,3 +175,19 @@ def test_failed_start_is_retried_with_the_message(aws: AwsHarness, monkeypatch):
     aws.server.faults.clear()
     assert invoke(aws, monkeypatch, "OrdersInboxFunction", event) == {"batchItemFailures": []}
     assert len(executions(aws)) == 1
+
+
+@pytest.mark.parametrize(("receive_count", "dead_lettered"), [("1", False), ("5", True)])
+def test_a_message_failing_its_last_delivery_is_counted_as_dead_lettered(
+    aws: AwsHarness, monkeypatch, capsys, receive_count: str, dead_lettered: bool
+):
+    assert aws.environment("PaymentsInboxFunction")["INBOX_MAX_RECEIVE_COUNT"] == "5"
+    good = load_event("payments-inbox-payment-create.json")["Records"][0]
+    bad = {**copy.deepcopy(good), "messageId": "bad-1", "body": "{not json"}
+    bad["attributes"]["ApproximateReceiveCount"] = receive_count
+    capsys.readouterr()
+    result = invoke(aws, monkeypatch, "PaymentsInboxFunction", {"Records": [bad, good]})
+    assert result == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    counted = [m for m in metrics if "InboxMessagesDeadLettered" in m]
+    assert bool(counted) is dead_lettered

@@ -13,7 +13,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field
 
-from platform_core.observability import logger, metrics
+from platform_core.config import require_env
+from platform_core.observability import count, logger, metrics
 
 
 class Envelope(BaseModel):
@@ -41,8 +42,22 @@ EventHandler = Callable[[Envelope], None]
 
 def make_inbox(routes: Mapping[str, EventHandler]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     processor = BatchProcessor(event_type=EventType.SQS)
+    # The queue's maxReceiveCount (template: InboxMaxReceiveCount): a message failing on its last
+    # receive goes to the DLQ next, which is worth a metric and an error line.
+    max_receive_count = int(require_env("INBOX_MAX_RECEIVE_COUNT"))
 
     def consume(record: SQSRecord) -> None:
+        try:
+            handle(record)
+        except Exception:
+            if int(record.attributes.approximate_receive_count or 0) >= max_receive_count:
+                count("InboxMessagesDeadLettered")
+                logger.exception(
+                    "message failed its last delivery: it goes to the DLQ", extra={"message_id": record.message_id}
+                )
+            raise
+
+    def handle(record: SQSRecord) -> None:
         envelope = parse_sqs_body(record.body)
         logger.set_correlation_id(envelope.correlationId)
         route = routes.get(envelope.type)
