@@ -256,3 +256,12 @@ def set_status(aws: AwsHarness, user: str, order_id: str, status: str) -> None:
 def test_no_stack_trace_in_error_bodies(call):
     response = call("create", raw_body="{")
     assert "Traceback" not in json.dumps(response.body)
+
+
+def test_error_answers_carry_the_correlation_id_too(call):
+    headers = {"X-Correlation-Id": "trace-err"}
+    not_found = call("get", path_params={"orderId": "01JD0000000000000000000000"}, headers=headers)
+    invalid = call("create", raw_body='{"bill": -1}', headers=headers)
+    not_json = call("create", raw_body="{", headers=headers)
+    for response in (not_found, invalid, not_json):
+        assert response.headers["X-Correlation-Id"] == "trace-err", response.status

@@ -19,7 +19,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from platform_core.dynamo import THROTTLING_ERRORS, InvalidPageTokenError, error_code
 from platform_core.jsonutil import to_plain
-from platform_core.problems import ProblemError, problem_response
+from platform_core.problems import ProblemError
+from platform_core.problems import problem_response as problem_answer
 
 CORRELATION_HEADER = "X-Correlation-Id"
 _CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -45,15 +46,25 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
         enable_validation=True, serializer=_dumps, json_body_deserializer=partial(json.loads, parse_float=Decimal)
     )
 
-    def correlation(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+    def current_correlation_id() -> str:
         supplied = app.current_event.headers.get(CORRELATION_HEADER) or ""
-        request_id = app.current_event.request_context.request_id or ""
-        correlation_id = supplied if _CORRELATION_ID.match(supplied) else request_id
+        return supplied if _CORRELATION_ID.match(supplied) else app.current_event.request_context.request_id or ""
+
+    def correlation(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+        correlation_id = current_correlation_id()
         logger.set_correlation_id(correlation_id)
         app.append_context(correlation_id=correlation_id)
         response = next_middleware(app)
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
+
+    def problem_response(
+        status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> Response[str]:
+        # Exception handlers answer outside the middleware: errors carry the correlation id too.
+        return problem_answer(
+            status, detail, headers={CORRELATION_HEADER: current_correlation_id(), **(headers or {})}, **extra
+        )
 
     app.use(middlewares=[correlation])
 
