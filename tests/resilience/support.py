@@ -14,6 +14,7 @@ from typing import Any
 import requests
 
 from devstack import LocalStack
+from tests.support.chain import PAYMENT_FOR_ORDER
 
 GOOD_CARD = "4242 4242 4242 4242"
 MASTERCARD = "5555-5555-5555-4444"
@@ -106,13 +107,6 @@ def item(stack: LocalStack, table: str, user: str, order_id: str) -> dict[str, A
     return next((i for i in scan(stack, table) if i["userId"] == user and i["orderId"] == order_id), None)
 
 
-PAYMENT_FOR_ORDER = {
-    "created": {"pending"},
-    "confirmed": {"paid"},
-    "delivered": {"paid"},
-    "declined": {"declined"},
-    "cancelled": {"voided", "refunded", "declined"},
-}
 ORDER_FOR_PAYMENT = {
     "pending": {"created"},
     "paid": {"confirmed", "delivered"},

@@ -92,6 +92,16 @@ class Chain:
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
+# The contract's invariants once nothing is in flight: the payment statuses each order status allows.
+PAYMENT_FOR_ORDER = {
+    "created": {"pending"},
+    "confirmed": {"paid"},
+    "delivered": {"paid"},
+    "declined": {"declined"},
+    "cancelled": {"voided", "refunded", "declined"},
+}
+
+
 def invariant_violations(orders: list[dict[str, Any]], payments: list[dict[str, Any]]) -> list[str]:
     """The contract's invariants once nothing is in flight; an empty list when they all hold."""
     by_order = {}
@@ -101,19 +111,12 @@ def invariant_violations(orders: list[dict[str, Any]], payments: list[dict[str, 
         if key in by_order:
             problems.append(f"two payments for {key}")
         by_order[key] = payment
-    allowed = {
-        "created": {"pending"},
-        "confirmed": {"paid"},
-        "delivered": {"paid"},
-        "declined": {"declined"},
-        "cancelled": {"voided", "refunded", "declined"},
-    }
     for order in orders:
         key = (order["userId"], order["orderId"])
         payment = by_order.pop(key, None)
         if payment is None:
             problems.append(f"order {key} has no payment")
-        elif payment["status"] not in allowed[order["status"]]:
+        elif payment["status"] not in PAYMENT_FOR_ORDER[order["status"]]:
             problems.append(f"order {key} is {order['status']} but its payment is {payment['status']}")
         elif payment["bill"] != order["bill"]:
             problems.append(f"order {key} bills {order['bill']} but its payment {payment['bill']}")
