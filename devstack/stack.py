@@ -183,6 +183,9 @@ class LocalStack:
                 lifespan="off",
                 access_log=False,
                 timeout_graceful_shutdown=2,
+                # Longer than clients keep idle connections (uvicorn's 5 s default races a reused
+                # keep-alive connection under load: one soak create saw a reset and had to retry).
+                timeout_keep_alive=75,
             )
             self._server = uvicorn.Server(config)
             server = self._server
