@@ -148,13 +148,21 @@ def _identify(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
 
 
 class AwsMiddleware:
-    """WSGI wrapper around moto's app: counts requests per (service, operation) and injects faults."""
+    """WSGI wrapper around moto's app: counts requests per (service, operation), injects faults, and
+    makes DynamoDB requests atomic.
+
+    moto checks a ConditionExpression and then applies the update in place, with nothing held in
+    between: two racing conditional writes to one item can both succeed (two "winners" of
+    pending -> declined, say), and a read can see half an update. DynamoDB itself applies each
+    request to an item atomically, so here DynamoDB requests run one at a time.
+    """
 
     def __init__(self, app: Callable[..., Any], faults: FaultInjector) -> None:
         self.app = app
         self.faults = faults
         self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
         self._lock = threading.Lock()
+        self._dynamodb = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -167,7 +175,11 @@ class AwsMiddleware:
                 self.requests[(service, op)] += 1
         fault = self.faults.take(service, op, internal)
         if fault is None:
-            return self.app(environ, start_response)
+            if service != "dynamodb":
+                return self.app(environ, start_response)
+            with self._dynamodb:
+                # moto builds the whole response inside this call; materialise it under the lock anyway.
+                return list(self.app(environ, start_response))
         rid = str(uuid.uuid4())
         if environ.get("HTTP_X_AMZ_TARGET"):
             ctype = environ.get("CONTENT_TYPE") or "application/x-amz-json-1.0"

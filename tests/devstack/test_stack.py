@@ -3,8 +3,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import botocore.exceptions
 import httpx
@@ -178,6 +181,46 @@ def test_fault_injection_and_request_counts(stack: LocalStack) -> None:
         stack.client("sqs").send_message(QueueUrl=stack.physical_id("WorkQueue"), MessageBody="x")
     stack.faults.clear()
     stack.wait_idle(30)
+
+
+def test_racing_conditional_writes_have_one_winner(stack: LocalStack) -> None:
+    """DynamoDB applies a conditional write atomically; plain moto lets two racers both pass the check."""
+    ddb = stack.client("dynamodb")
+    table = stack.physical_id("Table")
+    racers = 8
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows within a few rounds
+    try:
+        winners = []
+        with ThreadPoolExecutor(racers) as pool:
+            for round_no in range(60):
+                key = {"pk": {"S": f"race-{round_no}"}}
+                ddb.put_item(TableName=table, Item={**key, "status": {"S": "pending"}})
+                start = threading.Barrier(racers)
+
+                def move(racer: int, key: dict[str, Any] = key, start: threading.Barrier = start) -> bool:
+                    start.wait()
+                    try:
+                        ddb.update_item(
+                            TableName=table,
+                            Key=key,
+                            UpdateExpression="SET #s = :to, winner = :me",
+                            ConditionExpression="#s = :from",
+                            ExpressionAttributeNames={"#s": "status"},
+                            ExpressionAttributeValues={
+                                ":to": {"S": "declined"},
+                                ":from": {"S": "pending"},
+                                ":me": {"N": str(racer)},
+                            },
+                        )
+                    except ddb.exceptions.ConditionalCheckFailedException:
+                        return False
+                    return True
+
+                winners.append(sum(pool.map(move, range(racers))))
+    finally:
+        sys.setswitchinterval(switch_interval)
+    assert winners == [1] * len(winners)
 
 
 def test_killed_worker_is_replaced(stack: LocalStack) -> None:
