@@ -226,7 +226,12 @@ class Gateway:
                 f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{REST_API_ID}/{self.stage}/{method}"
                 f"{'/'.join([''] + [unquote(p) for p in res_parts])}"
             )
-            outcome = await self._run(self.authorize, auth.function, token, method_arn, auth.ttl)
+            # A cached policy is answered on the event loop: a thread hop costs more than the lookup.
+            cached = self._cached_policy(auth.function, token, auth.ttl)
+            if cached is not None:
+                outcome = self._apply_policy(cached, method_arn)
+            else:
+                outcome = await self._run(self.authorize, auth.function, token, method_arn, auth.ttl)
             if isinstance(outcome, str):
                 return self._log_gw(label, started, self.gateway_response(outcome, request_id))
             authorizer_ctx = outcome
@@ -350,16 +355,18 @@ class Gateway:
         return resp
 
     # ---------------------------------------------------------------- authorizer
+    def _cached_policy(self, function: str, token: str, ttl: int) -> dict[str, Any] | None:
+        if ttl <= 0:
+            return None
+        with self._auth_lock:
+            hit = self._auth_cache.get((function, token))
+        return hit[1] if hit and hit[0] > time.monotonic() else None
+
     def authorize(self, function: str, token: str, method_arn: str, ttl: int) -> dict[str, Any] | str:
         """Returns the requestContext.authorizer dict, or a gateway response type on failure."""
         key = (function, token)
         now = time.monotonic()
-        cached = None
-        if ttl > 0:
-            with self._auth_lock:
-                hit = self._auth_cache.get(key)
-                if hit and hit[0] > now:
-                    cached = hit[1]
+        cached = self._cached_policy(function, token, ttl)
         if cached is None:
             event = {"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}
             res = self.invoke(function, event)
@@ -379,6 +386,10 @@ class Gateway:
                 with self._auth_lock:
                     self._auth_cache[key] = (now + ttl, result)
             self.record(function, "authorizer", res.duration_ms, f"principal {result.get('principalId')}", "")
+        return self._apply_policy(cached, method_arn)
+
+    @staticmethod
+    def _apply_policy(cached: dict[str, Any], method_arn: str) -> dict[str, Any] | str:
         if not policy_allows(cached.get("policyDocument"), method_arn):
             return "ACCESS_DENIED"
         ctx: dict[str, Any] = {"principalId": cached.get("principalId")}
