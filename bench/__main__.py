@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     details["seconds"] = round(time.monotonic() - t0, 1)
     write_results(cfg.out, figures, details)
     print(render_table(figures))
-    print(f"\n{len(figures)} figures in {details['seconds']} s -> {cfg.out.relative_to(ROOT)} (details: .meta.json)")
+    shown = cfg.out.relative_to(ROOT) if cfg.out.is_relative_to(ROOT) else cfg.out
+    print(f"\n{len(figures)} figures in {details['seconds']} s -> {shown} (details: .meta.json)")
     return 0
 
 
