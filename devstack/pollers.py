@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devstack.aws import make_client
+from devstack.filters import admits
 from devstack.template import REGION, FunctionModel, QueueModel, SqsEventSource, StreamEventSource, TableModel
 from devstack.workers import InvokeResult
 
@@ -242,7 +243,10 @@ class StreamPoller(threading.Thread):
         if not shard.pending and shard.iterator:
             resp = self.streams.get_records(ShardIterator=shard.iterator, Limit=1000)
             shard.iterator = resp.get("NextShardIterator")
-            shard.pending.extend(resp.get("Records") or [])
+            # FilterCriteria: records no pattern admits never reach the function (nor count as failed).
+            shard.pending.extend(
+                r for r in resp.get("Records") or [] if admits(self.source.filters, self._lambda_record(r))
+            )
         if not shard.pending:
             if shard.iterator is None:
                 self.closed_shards.add(shard.shard_id)

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from devstack.filters import parse_filter_criteria
+
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 STACK_NAME = "order-platform-local"
@@ -133,6 +135,7 @@ class StreamEventSource:
     report_batch_item_failures: bool = False
     on_failure_destination: str | None = None
     enabled: bool = True
+    filters: list[dict[str, Any]] = field(default_factory=list)  # FilterCriteria patterns; none = all records
 
 
 @dataclass
@@ -750,9 +753,14 @@ def load_stack_model(  # noqa: PLR0912, PLR0915
                             report_batch_item_failures="ReportBatchItemFailures" in frt,
                             on_failure_destination=str(dest) if dest else None,
                             enabled=_as_bool(ep.get("Enabled", True)),
+                            filters=(
+                                parse_filter_criteria(ep["FilterCriteria"], f"{lid}.{ename}")
+                                if "FilterCriteria" in ep
+                                else []
+                            ),
                         )
                     )
-                    for f in ("FilterCriteria", "ParallelizationFactor", "TumblingWindowInSeconds"):
+                    for f in ("ParallelizationFactor", "TumblingWindowInSeconds"):
                         if f in ep:
                             unsupported.append(f"{lid}.{ename}: stream event {f}")
                     if _as_int(ep.get("MaximumBatchingWindowInSeconds"), 0):

@@ -109,6 +109,30 @@ def test_stream_to_queue_chain_and_logs(stack: LocalStack) -> None:
     assert any('"message": "echo"' in line for line in stack.function_logs("EchoFunction"))
 
 
+def test_stream_filter_criteria_drop_records_before_the_function(stack: LocalStack) -> None:
+    """The fixture's filter admits INSERTs of keys not starting with "seen-": the rest never invoke it."""
+    ddb = stack.client("dynamodb")
+    table = stack.physical_id("Table")
+    stack.wait_idle(30)
+
+    def stream_invocations() -> int:
+        return sum(1 for i in stack.invocations if i.function == "StreamFunction")
+
+    before = stream_invocations()
+    ddb.put_item(TableName=table, Item={"pk": {"S": "seen-filtered"}})
+    ddb.put_item(TableName=table, Item={"pk": {"S": "seen-filtered"}, "v": {"S": "modified"}})
+    ddb.delete_item(TableName=table, Key={"pk": {"S": "seen-filtered"}})
+    stack.wait_idle(30)
+    assert stream_invocations() == before
+    # An admitted record still flows: it reaches the queue, whose consumer writes a "seen-" item
+    # (filtered out in turn, so exactly one more stream invocation).
+    ddb.put_item(TableName=table, Item={"pk": {"S": "filter-admitted"}})
+    stack.wait_idle(30)
+    assert stream_invocations() == before + 1
+    seen = ddb.get_item(TableName=table, Key={"pk": {"S": "seen-filter-admitted"}})
+    assert seen["Item"]["receives"]["S"] == "1"
+
+
 def test_partial_batch_failure_goes_to_dlq_and_redrive(stack: LocalStack) -> None:
     sqs = stack.client("sqs")
     url = stack.physical_id("WorkQueue")

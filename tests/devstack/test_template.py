@@ -66,6 +66,8 @@ def test_fixture_model_resolution() -> None:
     assert m.functions["QueueFunction"].sqs_events[0].report_batch_item_failures
     st = m.functions["StreamFunction"].stream_events[0]
     assert (st.table, st.starting_position, st.batch_size) == ("Table", "TRIM_HORIZON", 10)
+    not_seen = {"S": [{"anything-but": {"prefix": "seen-"}}]}
+    assert st.filters == [{"eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": not_seen}}}]
     # API
     api = m.api
     assert api is not None and api.stage_name == "api"
