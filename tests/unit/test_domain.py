@@ -52,7 +52,18 @@ def test_number_separators_are_allowed(raw: str):
     assert normalize_number(raw) == "4242424242424242"
 
 
-@pytest.mark.parametrize("raw", ["", "4242", "4242 4242 4242 4241", "4242_4242_4242_4242", "42424242424242424242"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "4242",
+        "4242 4242 4242 4241",
+        "4242_4242_4242_4242",
+        "42424242424242424242",
+        "4242424242424242\n",
+        "4242424242424242".translate({ord("0") + i: 0xFF10 + i for i in range(10)}),
+    ],
+)
 def test_bad_numbers_are_rejected(raw: str):
     with pytest.raises(ValueError, match=r"."):
         normalize_number(raw)
@@ -63,7 +74,7 @@ def test_cvc_forms(raw, expected):
     assert normalize_cvc(raw) == expected
 
 
-@pytest.mark.parametrize("raw", [12, "12", "12345", "abc", True])
+@pytest.mark.parametrize("raw", [12, "12", "12345", "abc", True, "123\n", "\u0661\u0662\u0663"])
 def test_bad_cvc(raw):
     with pytest.raises(ValueError, match=r"."):
         normalize_cvc(raw)
@@ -78,7 +89,9 @@ def test_expiry_formats(raw, month, year):
     assert (expiry.month, expiry.year) == (month, year)
 
 
-@pytest.mark.parametrize("raw", ["13/30", "0/30", "12-30", "2/30/2030", "12/3", "", "12/1999"])
+@pytest.mark.parametrize(
+    "raw", ["13/30", "0/30", "12-30", "2/30/2030", "12/3", "", "12/1999", "12/30\n", "\uff11\uff12/\uff13\uff10"]
+)
 def test_bad_expiry(raw):
     with pytest.raises(ValueError, match=r"."):
         parse_expiry(raw)

@@ -199,3 +199,35 @@ def test_list_payments_paginates_newest_first(aws: AwsHarness, read):
     assert seen == ids[::-1]
     assert second.body["nextToken"] is None
     assert read("list", query={"limit": "1000"}).status == 400
+
+
+# Digits of other scripts: U+FF10.. (full-width) and U+0660.. (Arabic-Indic).
+FULL_WIDTH = {ord("0") + i: 0xFF10 + i for i in range(10)}
+ARABIC_INDIC = {ord("0") + i: 0x0660 + i for i in range(10)}
+
+
+@pytest.mark.parametrize(
+    ("card", "field"),
+    [
+        # The decline test card in full-width digits was approved and stored with a full-width last4.
+        ({**GOOD_CARD, "number": "4000000000000002".translate(FULL_WIDTH)}, "number"),
+        ({**GOOD_CARD, "number": "4242424242424242".translate(ARABIC_INDIC)}, "number"),
+        ({**GOOD_CARD, "number": "4242424242424242\n"}, "number"),
+        ({**GOOD_CARD, "number": "4242 4242 4242 4242\n"}, "number"),
+        ({**GOOD_CARD, "cvt": "123".translate(FULL_WIDTH)}, "cvt"),
+        ({**GOOD_CARD, "cvt": "123\n"}, "cvt"),
+        ({**GOOD_CARD, "expiry": "12/30".translate(ARABIC_INDIC)}, "expiry"),
+        ({**GOOD_CARD, "expiry": "12/30\n"}, "expiry"),
+    ],
+)
+def test_card_digits_are_ascii_only_and_the_422_names_the_field_without_echoes(aws: AwsHarness, pay, card, field):
+    open_payment(aws)
+    response = pay(card)
+    assert response.status == 422, response.body
+    assert [e["field"] for e in response.body["errors"]] == [f"creditCardDetails.{field}"]
+    assert f"creditCardDetails.{field}" in response.body["detail"]
+    text = json.dumps(response.body, ensure_ascii=False)
+    assert str(card[field]).strip() not in text
+    for internal in ("invalid literal", "int()", "base 10", "Traceback"):
+        assert internal not in text
+    assert aws.items("PaymentsTable")[0]["status"] == "pending"

@@ -8,16 +8,20 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+# ASCII digits only, always matched in full: `\d` also matches full-width and Arabic-Indic digits, and
+# `$` matches before a trailing newline.
 _SEPARATORS = re.compile(r"[ -]")
-_DIGITS = re.compile(r"^\d{12,19}$")
-_CVC = re.compile(r"^\d{3,4}$")
-_MONTH_YEAR = re.compile(r"^(\d{1,2})/(\d{2}|\d{4})$")
-_MONTH_DAY_YEAR = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_DIGITS = re.compile(r"[0-9]{12,19}")
+_CVC = re.compile(r"[0-9]{3,4}")
+_MONTH_YEAR = re.compile(r"([0-9]{1,2})/([0-9]{2}|[0-9]{4})")
+_MONTH_DAY_YEAR = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
+# Surrounding spaces are forgiven; any other whitespace (a newline, a tab) is a malformed value.
+_SPACE = " "
 
 
 def normalize_number(raw: str) -> str:
     digits = _SEPARATORS.sub("", raw)
-    if not _DIGITS.match(digits):
+    if not _DIGITS.fullmatch(digits):
         raise ValueError("must be 12 to 19 digits (spaces and dashes allowed)")
     if not luhn_valid(digits):
         raise ValueError("is not a valid card number (Luhn check)")
@@ -37,8 +41,8 @@ def luhn_valid(digits: str) -> bool:
 def normalize_cvc(raw: str | int) -> str:
     if isinstance(raw, bool):
         raise ValueError("must be 3 or 4 digits")
-    text = str(raw) if isinstance(raw, int) else raw.strip()
-    if not _CVC.match(text):
+    text = str(raw) if isinstance(raw, int) else raw.strip(_SPACE)
+    if not _CVC.fullmatch(text):
         raise ValueError("must be 3 or 4 digits")
     return text
 
@@ -59,11 +63,11 @@ class Expiry:
 
 def parse_expiry(raw: str) -> Expiry:
     """MM/YY, MM/YYYY, or the original system's M/D/YYYY."""
-    text = raw.strip()
-    if match := _MONTH_YEAR.match(text):
+    text = raw.strip(_SPACE)
+    if match := _MONTH_YEAR.fullmatch(text):
         month, year = int(match[1]), int(match[2])
         year = year + 2000 if year < 100 else year
-    elif match := _MONTH_DAY_YEAR.match(text):
+    elif match := _MONTH_DAY_YEAR.fullmatch(text):
         month, day, year = int(match[1]), int(match[2]), int(match[3])
         if not 1 <= month <= 12 or not 1 <= day <= calendar.monthrange(year, month)[1]:
             raise ValueError("is not a real date")

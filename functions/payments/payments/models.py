@@ -50,7 +50,7 @@ class CreditCardDetails(BaseModel):
         if not isinstance(value, str):
             raise ValueError("must be a string like 12/30")
         parse_expiry(value)
-        return value.strip()
+        return value.strip(" ")
 
 
 class PayRequest(BaseModel):
