@@ -118,6 +118,24 @@ def test_idempotency_keys_are_per_user(call, aws: AwsHarness):
     assert len(aws.items("OrdersTable")) == 2
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("a", "b#c"), ("a#b", "c")),  # the record key was f"{scope}#{user}#{key}": both were "create-order#a#b#c"
+        (("a#b", "c"), ("a", "b#c")),
+        (("a", '","b'), ('a","', "b")),  # nor may a JSON-ish encoding be fooled by quotes
+    ],
+)
+def test_no_choice_of_user_and_key_reaches_another_users_stored_response(call, aws: AwsHarness, first, second):
+    (user1, key1), (user2, key2) = first, second
+    mine = call("create", body={"bill": 10}, headers={"Idempotency-Key": key1}, user=user1)
+    theirs = call("create", body={"bill": 10}, headers={"Idempotency-Key": key2}, user=user2)
+    assert mine.status == theirs.status == 201
+    assert theirs.body["data"]["userId"] == user2
+    assert theirs.body["data"]["id"] != mine.body["data"]["id"]
+    assert len(aws.items("OrdersTable")) == 2
+
+
 def test_requests_without_a_key_are_never_replayed(call, aws: AwsHarness):
     create(call, bill=10)
     create(call, bill=10)

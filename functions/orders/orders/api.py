@@ -44,7 +44,7 @@ def create_order(body: Annotated[CreateOrderRequest, Body()]) -> Response[OrderR
         return 201, {"data": order.model_dump()}, {"Location": location}
 
     status, payload, headers = run_once(
-        scope="create-order",
+        scope=("create-order",),
         user_id=user_id,
         key=idempotency_key(app),
         payload=body.model_dump(),

@@ -86,7 +86,7 @@ def pay(orderId: OrderId, body: Annotated[PayRequest, Body()]) -> Response[Payme
 
     try:
         status, payload, headers = run_once(
-            scope=f"pay#{orderId}",
+            scope=("pay", orderId),
             user_id=user_id,
             key=idempotency_key(app),
             # Never the card number: the key's payload is what identifies "the same request".

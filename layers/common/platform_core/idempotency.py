@@ -2,10 +2,12 @@
 
 The key is built explicitly from (route, user, header) so that a request without the
 header is never idempotent by accident, and the body is the payload that must match:
-the same key with another body is a 409.
+the same key with another body is a 409. The parts are joined as a JSON array, never with a
+separator a user id or a header may itself contain.
 """
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -44,9 +46,14 @@ def _replayer() -> tuple[Callable[..., dict[str, Any]], Any]:
     return replay, config
 
 
+def record_key(scope: tuple[str, ...], user_id: str, key: str) -> str:
+    """One string per (route scope, user, header), unambiguous whatever characters the parts hold."""
+    return json.dumps([*scope, user_id, key], ensure_ascii=True, separators=(",", ":"))
+
+
 def run_once(
     *,
-    scope: str,
+    scope: tuple[str, ...],
     user_id: str,
     key: str | None,
     payload: Any,
@@ -65,7 +72,9 @@ def run_once(
     if lambda_context is not None:
         config.register_lambda_context(lambda_context)
     try:
-        stored = replay(request={"key": f"{scope}#{user_id}#{key}", "payload": to_plain(payload)}, operation=operation)
+        stored = replay(
+            request={"key": record_key(scope, user_id, key), "payload": to_plain(payload)}, operation=operation
+        )
     except IdempotencyValidationError as exc:
         raise ProblemError(409, "This Idempotency-Key was used with a different request body.") from exc
     except IdempotencyAlreadyInProgressError as exc:
