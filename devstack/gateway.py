@@ -24,15 +24,30 @@ from devstack.workers import InvokeResult
 
 MAX_BODY = 10 * 1024 * 1024
 
-# API Gateway's own defaults, used when the template does not customize a response type.
+# API Gateway's own status codes and messages per response type ("Gateway response types for API Gateway"),
+# used when the template does not customize a type. A type the template leaves out takes the headers and
+# body of DEFAULT_4XX / DEFAULT_5XX but keeps its own status code, unless that default sets a StatusCode.
 _AWS_DEFAULTS: dict[str, tuple[int, str]] = {
-    "UNAUTHORIZED": (401, "Unauthorized"),
     "ACCESS_DENIED": (403, "User is not authorized to access this resource"),
-    "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
-    "REQUEST_TOO_LARGE": (413, "Request Too Long"),
-    "AUTHORIZER_FAILURE": (500, "Internal server error"),
+    "API_CONFIGURATION_ERROR": (500, "Internal server error"),
     "AUTHORIZER_CONFIGURATION_ERROR": (500, "Internal server error"),
-    "INTEGRATION_FAILURE": (502, "Internal server error"),
+    "AUTHORIZER_FAILURE": (500, "Internal server error"),
+    "BAD_REQUEST_PARAMETERS": (400, "Invalid request parameters"),
+    "BAD_REQUEST_BODY": (400, "Invalid request body"),
+    "EXPIRED_TOKEN": (403, "The security token included in the request is expired"),
+    "INTEGRATION_FAILURE": (504, "Internal server error"),
+    "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out"),
+    "INVALID_API_KEY": (403, "Forbidden"),
+    "INVALID_SIGNATURE": (403, "The request signature we calculated does not match the signature you provided"),
+    "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
+    "QUOTA_EXCEEDED": (429, "Limit Exceeded"),
+    "REQUEST_TOO_LARGE": (413, "Request Too Long"),
+    "RESOURCE_NOT_FOUND": (404, "Not Found"),
+    "THROTTLED": (429, "Too Many Requests"),
+    "UNAUTHORIZED": (401, "Unauthorized"),
+    "UNSUPPORTED_MEDIA_TYPE": (415, "Unsupported Media Type"),
+    "WAF_FILTERED": (403, "Forbidden"),
+    # A Lambda proxy integration that fails or answers malformed output is a 502.
     "DEFAULT_5XX": (502, "Internal server error"),
     "DEFAULT_4XX": (400, "Bad request"),
 }
@@ -151,9 +166,13 @@ class Gateway:
                 default_status, {"Content-Type": "application/json"}, json.dumps({"message": default_msg})
             )
         status = gw.status or default_status
-        body = gw.body.replace("$context.requestId", request_id)
-        if detail is not None:
-            body = body.replace("$context.error.messageString", json.dumps(detail))
+        message = default_msg if detail is None else detail
+        body = (
+            gw.body.replace("$context.requestId", request_id)
+            .replace("$context.error.messageString", json.dumps(message))
+            .replace("$context.error.message", message)
+            .replace("$context.error.responseType", kind)
+        )
         headers = dict(gw.headers)
         headers.setdefault("Content-Type", "application/json")
         headers["x-amzn-RequestId"] = request_id

@@ -146,7 +146,11 @@ def transformed_template(**parameters: str) -> dict[str, Any]:
 PARAMETER_SETS = {
     "dev-hs256": {},
     "prod-hs256": {"EnvironmentName": "prod"},
-    "dev-jwks": {"AuthMode": "jwks", "JwksUrl": "https://issuer.example/.well-known/jwks.json"},
+    "dev-jwks": {
+        "AuthMode": "jwks",
+        "JwksUrl": "https://issuer.example/.well-known/jwks.json",
+        "JwtIssuer": "https://issuer.example",
+    },
 }
 
 

@@ -187,7 +187,7 @@ def test_prod_only_protections_depend_on_is_prod(cfn):
     for table in ("OrdersTable", "PaymentsTable"):
         res = cfn["Resources"][table]
         assert res["Properties"]["DeletionProtectionEnabled"] == {"Fn::If": ["IsProd", True, False]}, table
-        assert res["DeletionPolicy"] == "Retain" and res["UpdateReplacePolicy"] == "Retain", table
+        assert res["DeletionPolicy"] == "RetainExceptOnCreate" and res["UpdateReplacePolicy"] == "Retain", table
         assert res["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     for lid, res in cfn["Resources"].items():
         assert (res.get("Properties") or {}).get("DeletionProtectionEnabled") in (

@@ -1,0 +1,243 @@
+"""A first `sam deploy` that succeeds and behaves (issue 12), checked on the SAM-transformed template.
+
+What CloudFormation refuses up front (parameter constraints and `Rules`) is evaluated here the way
+CloudFormation evaluates it, so each refusal is pinned without an AWS account.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+import pytest
+
+from tests.unit.test_iam import ROOT, transformed_template
+
+HTTPS_JWKS = "https://issuer.example/.well-known/jwks.json"
+
+
+@pytest.fixture(scope="module")
+def cfn() -> dict[str, Any]:
+    return transformed_template()
+
+
+# ------------------------------------------------------------------ CloudFormation's up-front checks
+
+
+# The rule-specific intrinsic functions CloudFormation allows in Rules (those this template uses).
+_RULE_FUNCTIONS: dict[str, Any] = {
+    "Ref": lambda arg, ev, values: values[arg],
+    "Fn::Equals": lambda arg, ev, values: str(ev(arg[0])) == str(ev(arg[1])),
+    "Fn::Not": lambda arg, ev, values: not ev(arg[0]),
+    "Fn::And": lambda arg, ev, values: all(ev(a) for a in arg),
+    "Fn::Or": lambda arg, ev, values: any(ev(a) for a in arg),
+    "Fn::Contains": lambda arg, ev, values: str(ev(arg[1])) in [str(ev(a)) for a in arg[0]],
+}
+
+
+def _rule_value(node: Any, values: dict[str, str]) -> Any:
+    if isinstance(node, dict) and len(node) == 1:
+        ((fn, arg),) = node.items()
+        assert fn in _RULE_FUNCTIONS, f"rule function {fn} is not evaluated by this test: extend _RULE_FUNCTIONS"
+        return _RULE_FUNCTIONS[fn](arg, lambda n: _rule_value(n, values), values)
+    return node
+
+
+def _parameter_refusals(name: str, spec: dict[str, Any], value: str) -> list[str]:
+    problems = []
+    if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+        problems.append(f"{name}: {value!r} not in AllowedValues")
+    if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+        problems.append(f"{name}: {value!r} does not match AllowedPattern")
+    if spec["Type"] == "Number":
+        number = float(value)
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            problems.append(f"{name}: {value} < MinValue")
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            problems.append(f"{name}: {value} > MaxValue")
+    return problems
+
+
+def refusals(template: dict[str, Any], **overrides: str) -> list[str]:
+    """Why CloudFormation would refuse to create a change set with these parameter values ([] = accepted)."""
+    parameters = template["Parameters"]
+    unknown = set(overrides) - set(parameters)
+    assert not unknown, f"no such parameters: {unknown}"
+    values = {name: str(overrides.get(name, spec.get("Default", ""))) for name, spec in parameters.items()}
+    problems = [p for name, spec in parameters.items() for p in _parameter_refusals(name, spec, values[name])]
+    for rule_name, rule in (template.get("Rules") or {}).items():
+        if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], values):
+            continue
+        for assertion in rule["Assertions"]:
+            if not _rule_value(assertion["Assert"], values):
+                problems.append(f"{rule_name}: {assertion.get('AssertDescription', '')}")
+    return problems
+
+
+def test_the_defaults_deploy(cfn):
+    assert refusals(cfn) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refused_by"),
+    [
+        ({"AuthMode": "jwks"}, "JwksUrl"),
+        ({"AuthMode": "jwks", "JwtIssuer": "https://issuer.example"}, "JwksUrl"),
+        ({"AuthMode": "jwks", "JwksUrl": HTTPS_JWKS}, "JwtIssuer"),
+        ({"AuthMode": "jwks", "JwksUrl": "http://issuer.example/jwks.json", "JwtIssuer": "x"}, "JwksUrl"),
+        ({"AuthMode": "jwks", "JwksUrl": "https://", "JwtIssuer": "x"}, "JwksUrl"),
+        ({"JwksUrl": "ftp://issuer.example/jwks"}, "JwksUrl"),
+    ],
+)
+def test_jwks_mode_without_an_https_jwks_url_and_an_issuer_is_refused(cfn, overrides, refused_by):
+    problems = refusals(cfn, **overrides)
+    assert problems, f"{overrides} would deploy and answer 502 on every protected route"
+    assert any(refused_by in p for p in problems), problems
+
+
+def test_a_complete_jwks_configuration_deploys(cfn):
+    # The audience (a Rule of its own where the template has one) is given when the template asks for it.
+    audience = {"JwtAudience": "client-id"} if "JwtAudience" in cfn["Parameters"] else {}
+    ok = {"AuthMode": "jwks", "JwksUrl": HTTPS_JWKS, "JwtIssuer": "https://issuer.example", **audience}
+    assert refusals(cfn, **ok) == []
+
+
+def test_prod_requires_an_alarm_email(cfn):
+    problems = refusals(cfn, EnvironmentName="prod")
+    assert problems and all("AlarmEmail" in p for p in problems), problems
+    assert refusals(cfn, EnvironmentName="prod", AlarmEmail="oncall@example.com") == []
+    assert refusals(cfn, AlarmEmail="not an address")
+    assert refusals(cfn, EnvironmentName="dev") == []
+
+
+def _consumer_timeouts(cfn: dict[str, Any]) -> dict[str, int]:
+    """Timeout of every function fed by an SQS queue whose visibility timeout is InboxVisibilityTimeoutSeconds."""
+    inbox_arns = [
+        {"Fn::GetAtt": [lid, "Arn"]}
+        for lid, res in cfn["Resources"].items()
+        if res["Type"] == "AWS::SQS::Queue"
+        and res["Properties"].get("VisibilityTimeout") == {"Ref": "InboxVisibilityTimeoutSeconds"}
+    ]
+    assert inbox_arns
+    found = {}
+    for res in cfn["Resources"].values():
+        if res["Type"] == "AWS::Lambda::EventSourceMapping" and res["Properties"]["EventSourceArn"] in inbox_arns:
+            fn = res["Properties"]["FunctionName"]["Ref"]
+            found[fn] = int(cfn["Resources"][fn]["Properties"].get("Timeout", 3))
+    assert found
+    return found
+
+
+def test_inbox_visibility_timeout_is_bounded_by_what_lambda_and_sqs_accept(cfn):
+    spec = cfn["Parameters"]["InboxVisibilityTimeoutSeconds"]
+    longest = max(_consumer_timeouts(cfn).values())
+    # Lambda refuses an SQS event source whose queue's visibility timeout is below the function timeout.
+    assert int(spec["MinValue"]) >= longest
+    assert refusals(cfn, InboxVisibilityTimeoutSeconds=str(longest - 1))
+    assert refusals(cfn, InboxVisibilityTimeoutSeconds=str(longest)) == []
+    # SQS: at most 12 hours.
+    assert int(spec["MaxValue"]) <= 43200
+    assert refusals(cfn, InboxVisibilityTimeoutSeconds="43201")
+    assert int(spec["Default"]) >= 6 * longest  # AWS's recommendation, and the documented default
+
+
+def test_inbox_max_receive_count_is_bounded_by_what_sqs_accepts(cfn):
+    assert refusals(cfn, InboxMaxReceiveCount="0")
+    assert refusals(cfn, InboxMaxReceiveCount="1001")
+    assert refusals(cfn, InboxMaxReceiveCount="1000") == []
+
+
+# ------------------------------------------------------------------ samconfig.toml
+
+
+def _samconfig() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "samconfig.toml").read_text())
+
+
+def _overrides(env: str) -> dict[str, str]:
+    text = _samconfig()[env]["deploy"]["parameters"].get("parameter_overrides", "")
+    return dict(item.split("=", 1) for item in text.split())
+
+
+def test_the_dev_config_deploys_and_prod_is_refused_until_it_names_an_alarm_email(cfn):
+    assert refusals(cfn, **_overrides("default")) == []
+    prod = _overrides("prod")
+    if "AlarmEmail" not in prod:  # docs/deploy.md: the first-time checklist adds it
+        problems = refusals(cfn, **prod)
+        assert problems and all("AlarmEmail" in p for p in problems), problems
+        prod["AlarmEmail"] = "oncall@example.com"
+    assert refusals(cfn, **prod) == []
+
+
+def test_a_redeploy_without_changes_does_not_fail():
+    for env in ("default", "prod"):
+        assert _samconfig()[env]["deploy"]["parameters"]["fail_on_empty_changeset"] is False, env
+
+
+# ------------------------------------------------------------------ tables
+
+
+def test_tables_are_retained_except_when_their_first_create_rolls_back(cfn):
+    tables = {lid: res for lid, res in cfn["Resources"].items() if res["Type"] == "AWS::DynamoDB::Table"}
+    retained = {lid for lid, res in tables.items() if res.get("DeletionPolicy") not in (None, "Delete")}
+    assert retained >= {"OrdersTable", "PaymentsTable"}
+    for lid in retained:
+        # "Retain" would keep the tables of a failed first create; the retry then fails on their names.
+        assert tables[lid]["DeletionPolicy"] == "RetainExceptOnCreate", lid
+        assert tables[lid]["UpdateReplacePolicy"] == "Retain", lid
+
+
+# ------------------------------------------------------------------ API stages and gateway responses
+
+
+def test_the_api_has_only_its_api_stage(cfn):
+    stages = [res for res in cfn["Resources"].values() if res["Type"] == "AWS::ApiGateway::Stage"]
+    assert [s["Properties"]["StageName"] for s in stages] == ["api"]
+    # A Deployment with a StageName creates that stage too (SAM's "Stage" stage without OpenApiVersion).
+    for lid, res in cfn["Resources"].items():
+        if res["Type"] == "AWS::ApiGateway::Deployment":
+            assert "StageName" not in res["Properties"], f"{lid} creates stage {res['Properties']['StageName']}"
+
+
+# The gateway's own errors the contract names, with the response type API Gateway uses for each.
+CONTRACT_GATEWAY_CODES = {
+    "UNAUTHORIZED": 401,
+    "ACCESS_DENIED": 403,
+    "MISSING_AUTHENTICATION_TOKEN": 404,  # an unknown route
+    "REQUEST_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "THROTTLED": 429,
+    "INTEGRATION_TIMEOUT": 504,
+}
+# Types the contract does not name keep API Gateway's own status codes.
+OTHER_AWS_CODES = {
+    "WAF_FILTERED": 403,
+    "INVALID_API_KEY": 403,
+    "QUOTA_EXCEEDED": 429,
+    "BAD_REQUEST_BODY": 400,
+    "INTEGRATION_FAILURE": 504,
+    "AUTHORIZER_FAILURE": 500,
+}
+
+
+def gateway_responses(cfn: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (api,) = [res for res in cfn["Resources"].values() if res["Type"] == "AWS::ApiGateway::RestApi"]
+    responses: dict[str, dict[str, Any]] = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+    return responses
+
+
+def test_gateway_responses_keep_each_status_code(cfn):
+    responses = gateway_responses(cfn)
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        # A StatusCode here would become the status of every 4XX/5XX type the template does not name.
+        assert responses[kind].get("statusCode") is None, kind
+        assert responses[kind]["responseParameters"]["gatewayresponse.header.Content-Type"] == (
+            "'application/problem+json'"
+        )
+    for kind, code in CONTRACT_GATEWAY_CODES.items():
+        assert kind in responses, f"the contract names {code}: {kind} needs its problem+json response"
+        assert responses[kind]["statusCode"] == str(code), kind
+        body = responses[kind]["responseTemplates"]["application/json"]
+        assert f'"status": {code}' in body, kind
+    assert set(responses) == {*CONTRACT_GATEWAY_CODES, "DEFAULT_4XX", "DEFAULT_5XX"}
