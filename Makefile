@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+# asl-validator (npm, pinned in tools/asl/package-lock.json) checks statemachine/*.asl.json: tests/unit/test_delivery_asl.py
+ASL_TOOLS := tools/asl
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -12,7 +14,7 @@ PORT ?= 3000
 USER ?= alice
 QUEUE ?=
 
-.PHONY: help venv run token test lint typecheck template-check build unit integration e2e openapi bench soak redrive clean
+.PHONY: help venv asl-validator run token test lint typecheck template-check build unit integration e2e openapi bench soak redrive clean
 
 help:
 	@echo "make run      start the whole system locally (PORT, JWT_SECRET, DELIVERY_DELAY_SECONDS)"
@@ -36,7 +38,14 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	@$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt >&2
 	@touch $@
 
+$(ASL_TOOLS)/node_modules/.installed: $(ASL_TOOLS)/package.json $(ASL_TOOLS)/package-lock.json
+	@echo "installing asl-validator (tools/asl/package-lock.json)..." >&2
+	@npm ci --prefix $(ASL_TOOLS) --no-audit --no-fund --silent >&2
+	@touch $@
+
 venv: $(VENV)/.installed
+
+asl-validator: $(ASL_TOOLS)/node_modules/.installed
 
 run: venv
 	@$(PY) -m devstack run --port $(PORT)
@@ -51,7 +60,7 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-template-check: venv $(SAM_VENV)/.installed
+template-check: venv $(SAM_VENV)/.installed asl-validator
 	# cfn-lint with the Serverless Rules (the template goes first: --append-rules takes several values)
 	$(VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(SAM) validate --lint
@@ -68,7 +77,7 @@ test: lint typecheck template-check build
 	  if [ -d tests/$$suite ]; then echo "== pytest tests/$$suite"; $(PY) -m pytest tests/$$suite; fi; \
 	done
 
-unit: venv
+unit: venv asl-validator
 	$(PY) -m pytest tests/unit
 
 integration: venv
