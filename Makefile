@@ -14,7 +14,7 @@ PORT ?= 3000
 USER ?= alice
 QUEUE ?=
 
-.PHONY: help venv asl-validator run token test lint typecheck template-check build unit integration e2e openapi bench soak redrive clean
+.PHONY: help venv asl-validator run token test lint typecheck template-check build unit integration e2e openapi events bench soak redrive clean
 
 help:
 	@echo "make run      start the whole system locally (PORT, JWT_SECRET, DELIVERY_DELAY_SECONDS)"
@@ -24,6 +24,7 @@ help:
 	@echo "make soak     drive N orders (default 2000) through the local stack"
 	@echo "make redrive  move DLQ messages back: make redrive QUEUE=OrdersInboxDLQ"
 	@echo "make openapi  regenerate openapi.json from the code"
+	@echo "make events   regenerate asyncapi.json (the event catalogue) from the event models"
 
 # Install output goes to stderr, so `make token` prints exactly one line on stdout even on a fresh clone.
 $(VENV)/.installed: requirements-dev.txt
@@ -88,6 +89,9 @@ e2e: venv
 
 openapi: venv
 	$(PY) -m tools.openapi_doc --write
+
+events: venv
+	$(PY) -m tools.event_catalogue --write
 
 bench: venv $(SAM_VENV)/.installed
 	$(PY) -m bench

@@ -1,17 +1,16 @@
 """Builds the OpenAPI document of the whole API from the code of both services.
 
-`python -m tools.openapi_doc --write` refreshes openapi.json at the root and the copy the
-docs function serves; `--check` fails when either has drifted from the code.
+`python -m tools.openapi_doc --write` (`make openapi`) refreshes openapi.json at the root and the
+copy the docs function serves; `--check` (the default) fails when either has drifted from the code.
 """
 
-import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools.generated import ROOT, sync
+
 TARGETS = (ROOT / "openapi.json", ROOT / "functions/docs/docs/openapi.json")
 CODE_PATHS = ("functions/orders", "functions/payments", "layers/common")
 
@@ -22,6 +21,14 @@ DOCS_PATHS: dict[str, Any] = {
             "tags": ["docs"],
             "security": [],
             "responses": {"200": {"description": "The OpenAPI document.", "content": {"application/json": {}}}},
+        }
+    },
+    "/asyncapi.json": {
+        "get": {
+            "summary": "The event catalogue: the events between the services (AsyncAPI 3)",
+            "tags": ["docs"],
+            "security": [],
+            "responses": {"200": {"description": "The AsyncAPI document.", "content": {"application/json": {}}}},
         }
     },
     "/docs": {
@@ -106,7 +113,7 @@ def build_document() -> dict[str, Any]:
     document["tags"] = [
         {"name": "orders", "description": "Place, list, read and cancel orders."},
         {"name": "payments", "description": "Read payments and pay with a card."},
-        {"name": "docs", "description": "This document and its Swagger UI."},
+        {"name": "docs", "description": "This document, its Swagger UI and the event catalogue."},
     ]
     return document
 
@@ -116,19 +123,7 @@ def render(document: dict[str, Any]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", action="store_true", help="rewrite the committed documents")
-    args = parser.parse_args()
-    text = render(build_document())
-    stale = [p for p in TARGETS if not p.exists() or p.read_text() != text]
-    if args.write:
-        for path in TARGETS:
-            path.write_text(text)
-        print(f"wrote {', '.join(str(p.relative_to(ROOT)) for p in TARGETS)}")
-        return 0
-    for path in stale:
-        print(f"{path.relative_to(ROOT)} is out of date: run `make openapi`", file=sys.stderr)
-    return 1 if stale else 0
+    return sync(__doc__ or "", TARGETS, lambda: render(build_document()), "openapi")
 
 
 if __name__ == "__main__":

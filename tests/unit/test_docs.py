@@ -23,6 +23,7 @@ def test_document_covers_every_route_with_bearer_security():
         "/payments/{orderId}",
         "/payments/pay/{orderId}",
         "/openapi.json",
+        "/asyncapi.json",
         "/docs",
     }
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
@@ -50,6 +51,13 @@ def test_docs_function_serves_the_document_and_swagger_ui(aws: AwsHarness, monke
     script = docs(aws, monkeypatch, "/docs/{asset}", "swagger-ui-bundle.js")
     assert script.status == 200
     assert "SwaggerUIBundle" in script.body
+
+
+def test_docs_function_serves_the_event_catalogue(aws: AwsHarness, monkeypatch):
+    catalogue = docs(aws, monkeypatch, "/asyncapi.json")
+    assert catalogue.status == 200
+    assert catalogue.headers["Content-Type"] == "application/json"
+    assert catalogue.body == json.loads((ROOT / "asyncapi.json").read_text())
 
 
 @pytest.mark.parametrize("asset", ["../openapi.json", "app.py", "%2e%2e%2fapp.py", "index.html"])

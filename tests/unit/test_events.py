@@ -2,10 +2,12 @@
 
 import copy
 import json
+from collections.abc import Callable
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from tests.support.catalogue import MALFORMED_PAYMENT_CREATE, assert_event
 from tests.support.lambda_env import AwsHarness, LambdaContext, load_event
 
 
@@ -14,7 +16,11 @@ def invoke(aws: AwsHarness, monkeypatch, function: str, event: dict) -> dict:
 
 
 def envelopes(aws: AwsHarness, queue: str) -> list[dict]:
-    return [json.loads(json.loads(m["Body"])["Message"]) for m in aws.receive_all(queue)]
+    """The events published to the queue, each checked against the event catalogue."""
+    events = [json.loads(json.loads(m["Body"])["Message"]) for m in aws.receive_all(queue)]
+    for event in events:
+        assert_event(event)
+    return events
 
 
 def test_order_created_publishes_payment_create_event(aws: AwsHarness, monkeypatch):
@@ -191,3 +197,42 @@ def test_a_message_failing_its_last_delivery_is_counted_as_dead_lettered(
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     counted = [m for m in metrics if "InboxMessagesDeadLettered" in m]
     assert bool(counted) is dead_lettered
+
+
+def with_message(record: dict, message_id: str, change: Callable[[dict], None]) -> dict:
+    """A copy of an inbox record whose event (the SNS Message) has been changed by `change`."""
+    record = copy.deepcopy(record)
+    body = json.loads(record["body"])
+    message = json.loads(body["Message"])
+    change(message)
+    body["Message"] = json.dumps(message)
+    return {**record, "messageId": message_id, "body": json.dumps(body)}
+
+
+@pytest.mark.parametrize("change", MALFORMED_PAYMENT_CREATE.values(), ids=MALFORMED_PAYMENT_CREATE.keys())
+def test_an_event_its_model_refuses_fails_alone_and_writes_nothing(aws: AwsHarness, monkeypatch, change):
+    good = load_event("payments-inbox-payment-create.json")["Records"][0]
+    bad = with_message(good, "bad-1", change)
+    cancelled_elsewhere = with_message(
+        good, "other-order", lambda m: m["data"].update(orderId="01JD0000000000000000000001")
+    )
+    result = invoke(aws, monkeypatch, "PaymentsInboxFunction", {"Records": [bad, cancelled_elsewhere]})
+    assert result == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
+    assert [p["orderId"] for p in payment_items(aws)] == ["01JD0000000000000000000001"]
+
+
+def test_a_payment_result_that_is_no_outcome_leaves_the_order_alone(aws: AwsHarness, monkeypatch):
+    seed_order(aws, "created")
+    good = load_event("orders-inbox-payment-processed.json")["Records"][0]
+    refunded = with_message(good, "bad-1", lambda m: m["data"].update(status="refunded"))
+    with pytest.raises(BatchProcessingError):  # the whole batch failed: it is retried, then dead-lettered
+        invoke(aws, monkeypatch, "OrdersInboxFunction", {"Records": [refunded]})
+    assert order_status(aws) == "created"
+    assert executions(aws) == []
+
+
+def test_an_event_of_a_type_nobody_here_handles_is_acknowledged(aws: AwsHarness, monkeypatch):
+    good = load_event("payments-inbox-payment-create.json")["Records"][0]
+    delivered = with_message(good, "delivered-1", lambda m: m.update(type="order-delivered-event"))
+    assert invoke(aws, monkeypatch, "PaymentsInboxFunction", {"Records": [delivered]}) == {"batchItemFailures": []}
+    assert payment_items(aws) == []

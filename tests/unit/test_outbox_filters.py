@@ -21,7 +21,9 @@ from orders.domain import TRANSITIONS as ORDER_TRANSITIONS
 from orders.domain import OrderStatus
 from payments.domain import TRANSITIONS as PAYMENT_TRANSITIONS
 from payments.domain import PaymentStatus
+from platform_core.events import EVENT_MODELS, event_type_of
 from tests.support.lambda_env import TEMPLATE
+from tools.event_catalogue import TOPICS
 
 _serialize = TypeSerializer().serialize
 
@@ -76,14 +78,20 @@ def test_filter_admits_exactly_the_records_that_become_events(model, monkeypatch
     assert source.filters, f"{logical_id} has no FilterCriteria: every stream record would invoke it"
     event_of = _publisher(model, logical_id, monkeypatch)
     published = set()
+    types = set()
     for old, new in changes:
         record = _record(old, new)
         image = {"status": new, "orderId": "01JORDER", "userId": "u1", "bill": 12}
-        is_event = event_of({"status": old} if old else None, image) is not None
+        event = event_of({"status": old} if old else None, image)
+        is_event = event is not None
         assert admits(source.filters, record) == is_event, (old, new, is_event)
-        if is_event:
+        if event is not None:
             published.add((old, new))
+            types.add(event[0])
     assert published, "no status change publishes anything?"
+    # ... and the event catalogue lists exactly the types this publisher sends.
+    (sent,) = [names for _, publisher, names in TOPICS.values() if publisher == logical_id]
+    assert types == {event_type_of(model) for model in EVENT_MODELS if model.__name__ in sent}
 
 
 def test_filter_language_subset():

@@ -6,8 +6,9 @@ import pytest
 
 from devstack.template import load_stack_model
 from orders.domain import TRANSITIONS, OrderStatus
-from platform_core.events import EventType
+from platform_core.events import EVENT_MODELS, EventType, event_type_of
 from tests.support.lambda_env import TEMPLATE
+from tools.event_catalogue import INBOXES, TOPICS
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,20 @@ def test_subscriptions_deliver_each_event_to_its_consumer(model):
     assert by_queue["OrdersInbox"] == (model.physical_id("PaymentsTopic"), {EventType.PAYMENT_PROCESSED})
 
 
+def test_the_event_catalogue_names_the_templates_topics_publishers_and_subscriptions(model):
+    models = {m.__name__: m for m in EVENT_MODELS}
+    for topic, (source, publisher, _) in TOPICS.items():
+        env = model.functions[publisher].env
+        assert (env["EVENTS_TOPIC_ARN"], env["EVENT_SOURCE"]) == (model.physical_id(topic), source)
+    for consumer, (topic, queue, names) in INBOXES.items():
+        assert [s.queue for s in model.functions[consumer].sqs_events] == [queue]
+        (subscription,) = [
+            s for s in model.subscriptions.values() if model.queue_by_arn(s.endpoint).logical_id == queue
+        ]
+        assert subscription.topic_arn == model.physical_id(topic)
+        assert set(subscription.filter_policy["type"]) == {event_type_of(models[n]) for n in names}
+
+
 def test_every_inbox_has_a_dlq_and_reports_batch_item_failures(model):
     consumers = [f for f in model.functions.values() if f.sqs_events]
     assert {f.logical_id for f in consumers} == {"OrdersInboxFunction", "PaymentsInboxFunction"}
@@ -85,6 +100,7 @@ def test_one_function_per_route_and_docs_without_auth(model):
         ("GET", "/payments/{orderId}"): ("GetPaymentFunction", "JwtAuthorizer"),
         ("POST", "/payments/pay/{orderId}"): ("PayOrderFunction", "JwtAuthorizer"),
         ("GET", "/openapi.json"): ("DocsFunction", "NONE"),
+        ("GET", "/asyncapi.json"): ("DocsFunction", "NONE"),
         ("GET", "/docs"): ("DocsFunction", "NONE"),
         ("GET", "/docs/{asset}"): ("DocsFunction", "NONE"),
     }

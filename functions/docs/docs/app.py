@@ -1,6 +1,7 @@
-"""GET /openapi.json and GET /docs (Swagger UI), served from the function itself so they work offline.
+"""GET /openapi.json, GET /asyncapi.json and GET /docs (Swagger UI), served from the function itself so they
+work offline.
 
-The document is generated from the services' code (`make openapi`); a test fails when it drifts.
+The documents are generated from the services' code (`make openapi`, `make events`); tests fail when they drift.
 """
 
 import json
@@ -9,7 +10,8 @@ from typing import Any
 
 import swagger_ui_bundle
 
-OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+# The API (OpenAPI) and the events between the services (AsyncAPI), each read once per execution environment.
+DOCUMENTS = {f"/{name}": Path(__file__).with_name(name) for name in ("openapi.json", "asyncapi.json")}
 ASSETS_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 ASSET_TYPES = {
     "swagger-ui-bundle.js": "application/javascript",
@@ -42,7 +44,7 @@ PAGE = """<!doctype html>
 </html>
 """
 
-_document: str | None = None
+_documents: dict[str, str] = {}
 
 
 def _response(status: int, content_type: str, body: str, cache_seconds: int = 300) -> dict[str, Any]:
@@ -60,12 +62,11 @@ def _not_found(detail: str) -> dict[str, Any]:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    global _document  # noqa: PLW0603 - read once per execution environment
     resource = event.get("resource", "")
-    if resource == "/openapi.json":
-        if _document is None:
-            _document = OPENAPI_PATH.read_text()
-        return _response(200, "application/json", _document)
+    if resource in DOCUMENTS:
+        if resource not in _documents:
+            _documents[resource] = DOCUMENTS[resource].read_text()
+        return _response(200, "application/json", _documents[resource])
     if resource == "/docs":
         return _response(200, "text/html; charset=utf-8", PAGE)
     if resource == "/docs/{asset}":

@@ -4,23 +4,23 @@ from orders import service
 from orders.delivery import StepFunctionsDeliveryScheduler
 from orders.repository import OrdersRepository
 from platform_core.config import aws_client, require_env
-from platform_core.events import EventType
-from platform_core.inbox import Envelope, make_inbox
+from platform_core.events import PaymentProcessedEvent
+from platform_core.inbox import Route, make_inbox
 
 repo = OrdersRepository(aws_client("dynamodb"), require_env("ORDERS_TABLE_NAME"))
 scheduler = StepFunctionsDeliveryScheduler(aws_client("stepfunctions"), require_env("DELIVERY_STATE_MACHINE_ARN"))
 
 
-def on_payment_processed(event: Envelope) -> None:
-    data = event.data
+def on_payment_processed(event: PaymentProcessedEvent) -> None:
+    data = event["data"]
     service.apply_payment_result(
         repo,
         scheduler,
-        user_id=str(data["userId"]),
-        order_id=str(data["orderId"]),
-        payment_status=str(data["status"]),
-        correlation_id=event.correlationId,
+        user_id=data["userId"],
+        order_id=data["orderId"],
+        payment_status=data["status"],
+        correlation_id=event["correlationId"],
     )
 
 
-handler = make_inbox({EventType.PAYMENT_PROCESSED: on_payment_processed})
+handler = make_inbox(Route(PaymentProcessedEvent, on_payment_processed))

@@ -3,20 +3,21 @@
 from typing import Any
 
 from orders.domain import OrderStatus
-from platform_core.events import EventType
+from platform_core.events import EventBody, EventType, OrderCancelledData, OrderData
 from platform_core.observability import count
 from platform_core.outbox import make_publisher, status_change
 
 
-def order_event(old: dict[str, Any] | None, new: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
+def order_event(old: dict[str, Any] | None, new: dict[str, Any] | None) -> EventBody | None:
     status = status_change(old, new)
     if new is None or status is None:
         return None
-    order = {"orderId": new["orderId"], "userId": new["userId"], "bill": new["bill"]}
+    order: OrderData = {"orderId": new["orderId"], "userId": new["userId"], "bill": new["bill"]}
     if status == OrderStatus.CREATED and old is None:
         return EventType.PAYMENT_CREATE, order
     if status == OrderStatus.CANCELLED:
-        return EventType.ORDER_CANCELLED, {**order, "previousStatus": old.get("status") if old else None}
+        cancelled: OrderCancelledData = {**order, "previousStatus": old.get("status") if old else None}
+        return EventType.ORDER_CANCELLED, cancelled
     if status == OrderStatus.DELIVERED:
         # The state machine delivers without a Lambda; this is the first code to see it.
         count("OrdersDelivered")

@@ -3,21 +3,22 @@
 from typing import Any
 
 from payments.domain import PaymentStatus
-from platform_core.events import EventType
+from platform_core.events import EventBody, EventType, PaymentProcessedData
 from platform_core.outbox import make_publisher, status_change
 
 
-def payment_event(old: dict[str, Any] | None, new: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
+def payment_event(old: dict[str, Any] | None, new: dict[str, Any] | None) -> EventBody | None:
     status = status_change(old, new)
     if new is None or status not in (PaymentStatus.PAID, PaymentStatus.DECLINED):
         return None
-    return EventType.PAYMENT_PROCESSED, {
+    data: PaymentProcessedData = {
         "orderId": new["orderId"],
         "userId": new["userId"],
         "bill": new["bill"],
-        "status": status,
+        "status": "paid" if status == PaymentStatus.PAID else "declined",
         "declineReason": new.get("declineReason"),
     }
+    return EventType.PAYMENT_PROCESSED, data
 
 
 handler = make_publisher(payment_event)

@@ -1,8 +1,17 @@
-"""Event types. The envelope every message carries is {"id", "type", "source", "time", "correlationId",
-"data"}: publishers build it as a dict (platform_core.outbox), consumers validate it (platform_core.inbox).
-No pydantic here, so the publishers' cold start does not pay for it."""
+"""The events between the services: one TypedDict per event type, for the envelope and its data.
 
+Every message carries the envelope {"id", "type", "source", "time", "correlationId", "data"}. Publishers
+build it from these types (platform_core.outbox), consumers validate it against them (platform_core.inbox),
+and `make events` generates the event catalogue (asyncapi.json) from them. TypedDicts cost nothing at
+import, so the publishers' cold start does not pay for pydantic; typing_extensions' TypedDict because
+pydantic validates only that one on Python 3.11 (and the publishers import it already, through Powertools).
+"""
+
+from decimal import Decimal
 from enum import StrEnum
+from typing import Any, Literal, get_args, get_type_hints
+
+from typing_extensions import TypedDict
 
 
 class EventType(StrEnum):
@@ -10,3 +19,76 @@ class EventType(StrEnum):
     PAYMENT_PROCESSED = "payment-processed-event"
     ORDER_CANCELLED = "order-cancelled-event"
     ORDER_DELIVERED = "order-delivered-event"
+
+
+class OrderData(TypedDict):
+    """The order the event is about: its id, its user and its bill (a JSON number)."""
+
+    orderId: str
+    userId: str
+    bill: Decimal
+
+
+class OrderCancelledData(OrderData):
+    """The cancelled order, and the status it was cancelled from."""
+
+    previousStatus: str | None
+
+
+class PaymentProcessedData(OrderData):
+    """The order whose payment was charged, the outcome, and why a declined card was declined."""
+
+    status: Literal["paid", "declined"]
+    declineReason: str | None
+
+
+class _Envelope(TypedDict):
+    id: str
+    source: str
+    time: str
+    correlationId: str
+
+
+class PaymentCreateEvent(_Envelope):
+    """Orders -> payments: an order was created; payments opens a pending payment for its bill."""
+
+    type: Literal[EventType.PAYMENT_CREATE]
+    data: OrderData
+
+
+class OrderCancelledEvent(_Envelope):
+    """Orders -> payments: an order was cancelled; payments voids or refunds its payment."""
+
+    type: Literal[EventType.ORDER_CANCELLED]
+    data: OrderCancelledData
+
+
+class OrderDeliveredEvent(_Envelope):
+    """Orders -> anyone: an order was delivered (no service subscribes yet)."""
+
+    type: Literal[EventType.ORDER_DELIVERED]
+    data: OrderData
+
+
+class PaymentProcessedEvent(_Envelope):
+    """Payments -> orders: a payment was paid or declined; orders confirms or declines the order."""
+
+    type: Literal[EventType.PAYMENT_PROCESSED]
+    data: PaymentProcessedData
+
+
+EVENT_MODELS: tuple[Any, ...] = (PaymentCreateEvent, OrderCancelledEvent, OrderDeliveredEvent, PaymentProcessedEvent)
+
+# What a publisher turns a change into: the event's type and its data, paired as the models pair them.
+EventBody = (
+    tuple[Literal[EventType.PAYMENT_CREATE], OrderData]
+    | tuple[Literal[EventType.ORDER_CANCELLED], OrderCancelledData]
+    | tuple[Literal[EventType.ORDER_DELIVERED], OrderData]
+    | tuple[Literal[EventType.PAYMENT_PROCESSED], PaymentProcessedData]
+)
+
+
+def event_type_of(model: Any) -> EventType:
+    """The type an event model carries: the value of its `type` literal."""
+    (event_type,) = get_args(get_type_hints(model)["type"])
+    return EventType(event_type)

@@ -3,45 +3,53 @@
 A message whose handler raises is reported in batchItemFailures: SQS redelivers it and,
 after the queue's maxReceiveCount, moves it to the DLQ, without holding back the rest of
 the batch. Handlers are idempotent because every write they make is conditional.
+Each event is validated against its type's model (platform_core.events) before its handler sees it.
 """
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import TypeAdapter
 
 from platform_core.config import require_env
+from platform_core.events import event_type_of
 from platform_core.observability import count, logger, metrics
 
-
-class Envelope(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    id: str = Field(min_length=1)
-    type: str = Field(min_length=1)
-    source: str = Field(min_length=1)
-    time: str
-    correlationId: str = ""  # noqa: N815 - the contract's field name
-    data: dict[str, Any]
+E = TypeVar("E")
 
 
-def parse_sqs_body(body: str) -> Envelope:
+@dataclass(frozen=True)
+class Route(Generic[E]):
+    """An event model (platform_core.events) and the handler that receives events of its type."""
+
+    model: type[E]
+    handle: Callable[[E], None]
+
+
+class MalformedEventError(ValueError):
+    """The message is not an event envelope; like an event its model refuses, it fails (and reaches the DLQ)."""
+
+
+def parse_sqs_body(body: str) -> dict[str, Any]:
     """An SQS body is an SNS notification whose Message is the envelope (or the envelope itself
-    when the subscription uses raw delivery)."""
-    outer = json.loads(body)
+    when the subscription uses raw delivery). Numbers are read as Decimal: a bill stays exact."""
+    outer = json.loads(body, parse_float=Decimal)
     if isinstance(outer, dict) and outer.get("Type") == "Notification" and "Message" in outer:
-        outer = json.loads(outer["Message"])
-    return Envelope.model_validate(outer)
+        outer = json.loads(outer["Message"], parse_float=Decimal)
+    if not isinstance(outer, dict) or not isinstance(outer.get("type"), str):
+        raise MalformedEventError("the message is not an event envelope (a JSON object with a string type)")
+    return outer
 
 
-EventHandler = Callable[[Envelope], None]
-
-
-def make_inbox(routes: Mapping[str, EventHandler]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def make_inbox(*routes: Route[Any]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The SQS handler that validates each event against its type's model and hands it to its route."""
     processor = BatchProcessor(event_type=EventType.SQS)
+    validators = {event_type_of(route.model): (TypeAdapter(route.model), route.handle) for route in routes}
     # The queue's maxReceiveCount (template: InboxMaxReceiveCount): a message failing on its last
     # receive goes to the DLQ next, which is worth a metric and an error line.
     max_receive_count = int(require_env("INBOX_MAX_RECEIVE_COUNT"))
@@ -58,15 +66,20 @@ def make_inbox(routes: Mapping[str, EventHandler]) -> Callable[[dict[str, Any], 
             raise
 
     def handle(record: SQSRecord) -> None:
-        envelope = parse_sqs_body(record.body)
-        logger.set_correlation_id(envelope.correlationId)
-        route = routes.get(envelope.type)
+        message = parse_sqs_body(record.body)
+        event_type = message["type"]
+        correlation_id = message.get("correlationId")
+        logger.set_correlation_id(correlation_id if isinstance(correlation_id, str) else None)
+        route = validators.get(event_type)
         if route is None:
             # The subscription's filter policy should make this impossible; don't poison the queue.
-            logger.warning("ignored event of unexpected type", extra={"event_type": envelope.type})
+            logger.warning("ignored event of unexpected type", extra={"event_type": event_type})
             return
-        logger.info("event received", extra={"event_type": envelope.type, "event_id": envelope.id})
-        route(envelope)
+        validator, route_handler = route
+        # An event its model refuses raises ValidationError: the record fails like any other (retries, then DLQ).
+        event = validator.validate_python(message)
+        logger.info("event received", extra={"event_type": event_type, "event_id": event["id"]})
+        route_handler(event)
 
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -14,11 +14,12 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from platform_core.clock import utc_now_iso
 from platform_core.config import aws_client, require_env
+from platform_core.events import EventBody
 from platform_core.jsonutil import to_plain
 from platform_core.observability import logger, metrics
 
 # (old image, new image) -> (event type, event data), or None when the change is not an event.
-ChangeMapper = Callable[[dict[str, Any] | None, dict[str, Any] | None], tuple[str, dict[str, Any]] | None]
+ChangeMapper = Callable[[dict[str, Any] | None, dict[str, Any] | None], EventBody | None]
 
 
 def make_publisher(to_event: ChangeMapper) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
