@@ -14,7 +14,7 @@ PORT ?= 3000
 USER ?= alice
 QUEUE ?=
 
-.PHONY: help venv asl-validator run token test lint typecheck template-check build unit integration e2e openapi events bench soak redrive clean
+.PHONY: help venv asl-validator run token test lint typecheck template-check build lock unit integration e2e openapi events bench soak redrive clean
 
 help:
 	@echo "make run      start the whole system locally (PORT, JWT_SECRET, DELIVERY_DELAY_SECONDS)"
@@ -25,6 +25,7 @@ help:
 	@echo "make redrive  move DLQ messages back: make redrive QUEUE=OrdersInboxDLQ"
 	@echo "make openapi  regenerate openapi.json from the code"
 	@echo "make events   regenerate asyncapi.json (the event catalogue) from the event models"
+	@echo "make lock     regenerate the hash-locked requirements from the requirements.in files"
 
 # Install output goes to stderr, so `make token` prints exactly one line on stdout even on a fresh clone.
 $(VENV)/.installed: requirements-dev.txt
@@ -66,8 +67,19 @@ template-check: venv $(SAM_VENV)/.installed asl-validator
 	$(VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(SAM) validate --lint
 
+# Every function and the layer build through tools/lambda-build/Makefile (BuildMethod: makefile): wheels from
+# the hash-locked requirements.txt beside each CodeUri, bytecode shipped. LAMBDA_ARCHITECTURE=x86_64 builds
+# for an x86_64 runtime (default arm64, the template's).
 build: $(SAM_VENV)/.installed
 	PATH="$$(dirname $$(command -v $(PYTHON))):$$PATH" $(SAM) build --cached --parallel
+
+# Regenerate the locks (pinned versions with every wheel's hash) from the requirements.in files.
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 --custom-compile-command "make lock"
+lock: venv
+	$(LOCK) --python-platform aarch64-manylinux_2_17 -o layers/common/requirements.txt layers/common/requirements.in
+	$(LOCK) --python-platform aarch64-manylinux_2_17 -o functions/authorizer/requirements.txt functions/authorizer/requirements.in
+	# only Swagger UI's files are served: its Jinja2 dependency is left out
+	$(LOCK) --no-deps -o functions/docs/requirements.txt functions/docs/requirements.in
 
 # Each suite runs in its own process: moto's state is global to a process, and the local
 # stack, the unit tests' moto server and the resilience stack must not share it.

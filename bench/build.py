@@ -1,8 +1,13 @@
-"""`sam build` freshness and the built package sizes."""
+"""`sam build` freshness, a build for this machine's architecture, a byte-compiled boto3 as the runtime has it."""
 
 from __future__ import annotations
 
+import compileall
+import importlib.metadata
 import os
+import platform
+import py_compile
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,8 +15,13 @@ from pathlib import Path
 from bench.common import ROOT, progress
 
 BUILD_DIR = ROOT / ".aws-sam" / "build"
+# `sam build` for the host's architecture (the template's arm64 cannot run on an x86_64 host): the bench and
+# the build tests import from it. Its own build and cache folders, so the deploy build stays arm64.
+HOST_DIR = ROOT / ".aws-sam" / "host"
+HOST_BUILD_DIR = HOST_DIR / "build"
+RUNTIME_DIR = HOST_DIR / "runtime"
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
-SOURCES = ("template.yaml", "functions", "layers", "statemachine")
+SOURCES = ("template.yaml", "functions", "layers", "statemachine", "tools/lambda-build")
 
 
 def _newest_source_mtime(root: Path) -> float:
@@ -29,14 +39,22 @@ def _newest_source_mtime(root: Path) -> float:
     return newest
 
 
-def build_is_stale(root: Path = ROOT) -> bool:
-    marker = BUILD_DIR / "template.yaml"
+def build_is_stale(root: Path = ROOT, build_dir: Path = BUILD_DIR) -> bool:
+    marker = build_dir / "template.yaml"
     return not marker.exists() or marker.stat().st_mtime < _newest_source_mtime(root)
 
 
-def ensure_build(template: Path) -> str:
-    """Run `sam build` when .aws-sam/build is missing or older than the sources; returns what happened."""
-    if not build_is_stale():
+def host_architecture() -> str:
+    """The Lambda architecture name of this machine."""
+    return "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"
+
+
+def ensure_build(template: Path, build_dir: Path = BUILD_DIR, architecture: str | None = None) -> str:
+    """Run `sam build` when ``build_dir`` is missing or older than the sources; returns what happened.
+
+    ``architecture`` (LAMBDA_ARCHITECTURE of tools/lambda-build/Makefile) picks the wheels; None: the template's.
+    """
+    if not build_is_stale(build_dir=build_dir):
         return "up to date"
     if not SAM.exists():
         return "stale, but SAM CLI is not installed (.venv-sam): sizes are of the old build"
@@ -44,9 +62,14 @@ def ensure_build(template: Path) -> str:
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
     if python:
         env["PATH"] = f"{Path(python).parent}{os.pathsep}{env.get('PATH', '')}"
-    progress("build: .aws-sam/build is missing or older than the sources; running sam build (~20 s)")
+    args = ["--cached", "--parallel", "--template-file", str(template)]
+    if build_dir != BUILD_DIR:
+        args += ["--build-dir", str(build_dir), "--cache-dir", str(build_dir.parent / "cache")]
+    if architecture:
+        env["LAMBDA_ARCHITECTURE"] = architecture
+    progress(f"build: {build_dir.relative_to(ROOT)} is missing or older than the sources; running sam build (~20 s)")
     proc = subprocess.run(
-        [str(SAM), "build", "--cached", "--parallel", "--template-file", str(template)],
+        [str(SAM), "build", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -59,6 +82,56 @@ def ensure_build(template: Path) -> str:
         progress(f"build: sam build failed (exit {proc.returncode}); sizes are of the previous build\n{tail}")
         return f"sam build failed (exit {proc.returncode})"
     return "rebuilt"
+
+
+def ensure_host_build(template: Path) -> str:
+    """The `sam build` output for this machine's architecture, in .aws-sam/host/build."""
+    return ensure_build(template, HOST_BUILD_DIR, host_architecture())
+
+
+def _requirement_names(dist: importlib.metadata.Distribution) -> list[str]:
+    names = []
+    for req in dist.requires or []:
+        if ";" in req and "extra ==" in req.split(";", 1)[1]:
+            continue  # optional extras are not installed with the runtime
+        match = re.match(r"[A-Za-z0-9._-]+", req)
+        if match:
+            names.append(match.group(0))
+    return names
+
+
+def ensure_runtime_copy(dest: Path = RUNTIME_DIR) -> Path:
+    """boto3 and what it needs, copied from this environment and byte-compiled, as /var/runtime ships them.
+
+    Rebuilt when the boto3 version changes. Imports from it with ``python -B`` read only the shipped .pyc.
+    """
+    version = importlib.metadata.version("boto3")
+    marker = dest / ".boto3-version"
+    if marker.exists() and marker.read_text() == version:
+        return dest
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    todo, seen = ["boto3"], set()
+    while todo:
+        name = todo.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        dist = importlib.metadata.distribution(name)
+        for file in dist.files or []:
+            src = Path(str(dist.locate_file(file)))
+            if "__pycache__" in file.parts or not src.is_file() or ".." in file.parts:
+                continue
+            target = dest / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+        todo += _requirement_names(dist)
+    compileall.compile_dir(
+        str(dest), quiet=2, workers=0, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+    )
+    marker.write_text(version)
+    return dest
 
 
 def du_bytes(path: Path) -> int:

@@ -1,0 +1,151 @@
+"""What `sam build` ships: bytecode next to every module, used as is by a read-only `python -B` import.
+
+The deploy build (.aws-sam/build, arm64 as the template says) is checked file by file; the imports run on
+the same build made for this machine's architecture (.aws-sam/host/build, also what `make bench` measures).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import py_compile
+import re
+import subprocess
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from bench.build import (
+    BUILD_DIR,
+    HOST_BUILD_DIR,
+    SAM,
+    ensure_build,
+    ensure_host_build,
+    ensure_runtime_copy,
+)
+from bench.coldstart import UNUSED_ENDPOINT, built_paths, child_env, python311
+from devstack.template import StackModel, load_stack_model
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+pytestmark = pytest.mark.skipif(
+    not SAM.exists(), reason="SAM CLI (.venv-sam) is not installed: `make build` installs it"
+)
+
+
+def _artifact_tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("lambda_artifact", ROOT / "tools/lambda-build/artifact.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+artifact = _artifact_tool()
+
+
+@pytest.fixture(scope="module")
+def model() -> StackModel:
+    return load_stack_model(TEMPLATE, {}, endpoint=UNUSED_ENDPOINT)
+
+
+@pytest.fixture(scope="module")
+def deploy_build() -> Path:
+    outcome = ensure_build(TEMPLATE)
+    assert "failed" not in outcome, outcome
+    return BUILD_DIR
+
+
+@pytest.fixture(scope="module")
+def host_build() -> Path:
+    outcome = ensure_host_build(TEMPLATE)
+    assert "failed" not in outcome, outcome
+    return HOST_BUILD_DIR
+
+
+def _artifacts(model: StackModel, build: Path) -> list[Path]:
+    return [build / lid for lid in model.functions] + [build / lid / "python" for lid in model.layers]
+
+
+def test_every_module_of_every_artifact_has_unchecked_hash_bytecode(model: StackModel, deploy_build: Path) -> None:
+    for root in _artifacts(model, deploy_build):
+        assert any(root.rglob("*.py")), root
+        assert artifact.missing_bytecode(root) == [], root
+
+
+def test_the_build_drops_what_lambda_never_imports(model: StackModel, deploy_build: Path) -> None:
+    for root in _artifacts(model, deploy_build):
+        shipped = {p.name for p in root.rglob("*")}
+        assert not {"requirements.txt", "requirements.in", "Makefile", "py.typed", "RECORD"} & shipped, root
+        assert not [p for p in root.rglob("*") if p.suffix in (".pyi", ".map")], root
+
+
+def test_the_deploy_build_carries_the_templates_architecture(deploy_build: Path) -> None:
+    # The template deploys arm64: the layer's compiled extension must be for aarch64, whatever the host is.
+    assert list((deploy_build / "CommonLayer/python/pydantic_core").glob("*.cpython-311-aarch64-linux-gnu.so"))
+
+
+@pytest.mark.parametrize(
+    "function", ["CreateOrderFunction", "PaymentsInboxFunction", "AuthorizerFunction", "DocsFunction"]
+)
+def test_a_read_only_import_from_the_build_compiles_nothing(model: StackModel, host_build: Path, function: str) -> None:
+    fn = model.functions[function]
+    paths = built_paths(fn, model, host_build)
+    env = child_env(fn, paths, ensure_runtime_copy())
+    module = fn.handler.rpartition(".")[0]
+    proc = subprocess.run(  # noqa: S603 - the runtime interpreter on our own build
+        [python311(), "-S", "-B", "-v", "-c", f"import {module}"],
+        env=env,
+        cwd=paths[0],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # -v: "# code object from '<...>.pyc'" for bytecode read from disk, "# code object from <...>.py" for a compile.
+    loaded = re.findall(r"^# code object from (.+)$", proc.stderr, re.MULTILINE)
+    compiled = [p for p in loaded if not p.endswith(".pyc'")]
+    assert compiled == []
+    from_build = [p for p in loaded if str(host_build) in p]
+    assert any(f"/{module.split('.')[0]}/__pycache__/" in p for p in from_build)
+
+
+def test_finish_copies_packages_prunes_and_compiles(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "pkg" / "__pycache__").mkdir(parents=True)
+    (src / "pkg" / "__init__.py").write_text("VALUE = 1\n")
+    (src / "pkg" / "data.json").write_text("{}")
+    (src / "pkg" / "__pycache__" / "stale.cpython-311.pyc").write_bytes(b"stale")
+    (src / "requirements.txt").write_text("")
+    (src / "notes.txt").write_text("not code")
+    out = tmp_path / "out"
+    (out / "dep").mkdir(parents=True)
+    (out / "dep" / "__init__.py").write_text("")
+    (out / "dep" / "__init__.pyi").write_text("")
+    (out / "dep" / "py.typed").write_text("")
+    (out / "dep" / "bundle.js.map").write_text("{}")
+
+    assert artifact.main(["finish", str(out), "--copy-from", str(src), "--runtime-path", "/var/task"]) == 0
+
+    names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert names == [
+        "dep/__init__.py",
+        "dep/__pycache__/__init__.cpython-311.pyc",
+        "pkg/__init__.py",
+        "pkg/__pycache__/__init__.cpython-311.pyc",
+        "pkg/data.json",
+    ]
+    code = (out / "pkg/__pycache__/__init__.cpython-311.pyc").read_bytes()
+    assert code[4:8] == (1).to_bytes(4, "little")  # hash-based, source never checked
+    assert b"/var/task/pkg/__init__.py" in code  # tracebacks name the path on Lambda
+
+
+def test_check_fails_on_a_module_without_bytecode_or_with_timestamp_bytecode(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("A = 1\n")
+    with pytest.raises(SystemExit, match="1 modules"):
+        artifact.main(["check", str(tmp_path)])
+    py_compile.compile(str(tmp_path / "a.py"), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    assert artifact.missing_bytecode(tmp_path) == [tmp_path / "a.py"]
+    py_compile.compile(str(tmp_path / "a.py"), invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    assert artifact.main(["check", str(tmp_path)]) == 0
