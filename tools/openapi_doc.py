@@ -85,14 +85,9 @@ def build_document() -> dict[str, Any]:
     from orders.api import app as orders_app
     from payments.api import app as payments_app
 
-    servers = [
-        Server(url="http://127.0.0.1:3000/api", description="local stack (make run)"),
-        Server(
-            url="https://{apiId}.execute-api.{region}.amazonaws.com/api",
-            description="deployed stack (the ApiUrl output)",
-            variables={"apiId": {"default": "your-api-id"}, "region": {"default": "us-east-1"}},
-        ),
-    ]
+    # Relative to the host the document is read from: "Try it out" calls the API that served the page, on
+    # any port locally and on the deployed stage alike.
+    servers = [Server(url="/api", description="this API (the stage the document is served from)")]
     common: dict[str, Any] = {
         "title": "Order and payment platform",
         "version": "1.0.0",

@@ -1,6 +1,7 @@
 """The OpenAPI document is generated from the code, committed, served, and browsable offline."""
 
 import json
+import re
 
 import pytest
 
@@ -48,9 +49,16 @@ def test_docs_function_serves_the_document_and_swagger_ui(aws: AwsHarness, monke
     assert page.headers["Content-Type"].startswith("text/html")
     assert 'src="docs/swagger-ui-bundle.js"' in page.body
     assert "https://" not in page.body  # nothing loaded from a CDN
+    assert "<script>" not in page.body  # no inline script: the CSP allows none
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     script = docs(aws, monkeypatch, "/docs/{asset}", "swagger-ui-bundle.js")
     assert script.status == 200
     assert "SwaggerUIBundle" in script.body
+    assert re.search(r'PACKAGE_VERSION:"5\.\d+\.\d+"', script.body)  # Swagger UI 5 reads OpenAPI 3.1
+    init = docs(aws, monkeypatch, "/docs/{asset}", "init.js")
+    assert init.status == 200
+    assert 'url: "openapi.json"' in init.body
+    assert "persistAuthorization: false" in init.body  # the token never reaches localStorage
 
 
 def test_docs_function_serves_the_event_catalogue(aws: AwsHarness, monkeypatch):
@@ -60,7 +68,15 @@ def test_docs_function_serves_the_event_catalogue(aws: AwsHarness, monkeypatch):
     assert catalogue.body == json.loads((ROOT / "asyncapi.json").read_text())
 
 
-@pytest.mark.parametrize("asset", ["../openapi.json", "app.py", "%2e%2e%2fapp.py", "index.html"])
+def test_the_document_points_try_it_out_at_the_api_it_is_served_from():
+    document = json.loads((ROOT / "openapi.json").read_text())
+    assert document["openapi"].startswith("3.1")
+    assert [server["url"] for server in document["servers"]] == ["/api"]
+
+
+@pytest.mark.parametrize(
+    "asset", ["../openapi.json", "app.py", "%2e%2e%2fapp.py", "index.html", "swagger-ui-standalone-preset.js"]
+)
 def test_unknown_assets_are_404(aws: AwsHarness, monkeypatch, asset: str):
     response = docs(aws, monkeypatch, "/docs/{asset}", asset)
     assert response.status == 404

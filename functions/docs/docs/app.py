@@ -12,12 +12,31 @@ import swagger_ui_bundle
 
 # The API (OpenAPI) and the events between the services (AsyncAPI), each read once per execution environment.
 DOCUMENTS = {f"/{name}": Path(__file__).with_name(name) for name in ("openapi.json", "asyncapi.json")}
-ASSETS_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+ASSETS_DIR = Path(swagger_ui_bundle.swagger_ui_path)  # Swagger UI 5.x: reads OpenAPI 3.1
 ASSET_TYPES = {
     "swagger-ui-bundle.js": "application/javascript",
-    "swagger-ui-standalone-preset.js": "application/javascript",
     "swagger-ui.css": "text/css",
 }
+
+# Our own start-up script, a file rather than inline so that the CSP allows no inline script. The bearer
+# token stays in the page's memory: no persistAuthorization, so nothing is written to localStorage.
+INIT_SCRIPT = """window.ui = SwaggerUIBundle({
+  url: "openapi.json",
+  dom_id: "#swagger-ui",
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout",
+  deepLinking: false,
+  persistAuthorization: false,
+  validatorUrl: null
+});
+"""
+
+# Everything from this API's own origin; nothing inline but style attributes (React sets them), images from
+# data: URIs (the stylesheet's icons); no framing, no forms posted elsewhere, no <base> rewriting.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 # Relative URLs: the page is /{stage}/docs, so "docs/..." and "openapi.json" resolve under the stage.
 PAGE = """<!doctype html>
@@ -30,16 +49,7 @@ PAGE = """<!doctype html>
 <body>
   <div id="swagger-ui"></div>
   <script src="docs/swagger-ui-bundle.js"></script>
-  <script src="docs/swagger-ui-standalone-preset.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({
-      url: "openapi.json",
-      dom_id: "#swagger-ui",
-      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-      layout: "StandaloneLayout",
-      persistAuthorization: true
-    });
-  </script>
+  <script src="docs/init.js"></script>
 </body>
 </html>
 """
@@ -50,7 +60,13 @@ _documents: dict[str, str] = {}
 def _response(status: int, content_type: str, body: str, cache_seconds: int = 300) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "headers": {"Content-Type": content_type, "Cache-Control": f"public, max-age={cache_seconds}"},
+        "headers": {
+            "Content-Type": content_type,
+            "Cache-Control": f"public, max-age={cache_seconds}",
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
         "body": body,
         "isBase64Encoded": False,
     }
@@ -71,6 +87,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _response(200, "text/html; charset=utf-8", PAGE)
     if resource == "/docs/{asset}":
         name = (event.get("pathParameters") or {}).get("asset", "")
+        if name == "init.js":
+            return _response(200, "application/javascript", INIT_SCRIPT)
         content_type = ASSET_TYPES.get(name)
         if content_type is None:  # a fixed list: no path ever reaches the file system unchecked
             return _not_found("No such documentation asset.")
