@@ -45,7 +45,6 @@ class Config:
     quick: bool
     template: Path
     out: Path
-    verbose: bool = False
 
     def n(self, full: int, quick: int) -> int:
         return quick if self.quick else full

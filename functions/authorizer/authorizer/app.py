@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
@@ -18,13 +18,16 @@ from authorizer import verifier
 from authorizer.config import Config, ConfigError, load_config
 from authorizer.policy import allow_policy
 
+if TYPE_CHECKING:  # the pinned stubs type the client; nothing of them is imported at run time
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
 LEGACY_DEMO_USER = "demo"
 
 logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
 
 CONFIG: Config = load_config(os.environ)
 
-_secrets_client: Any = None
+_secrets_client: SecretsManagerClient | None = None
 _jwks_client: Any = None
 if CONFIG.mode == "hs256":
     import boto3  # only hs256 needs AWS; honours AWS_ENDPOINT_URL (local stack, tests)
@@ -43,6 +46,8 @@ def _signing_secret() -> bytes:
     """The HS256 key, fetched on first use and kept for the life of the execution environment."""
     global _hs256_key  # noqa: PLW0603 - the per-environment cache
     if _hs256_key is None:
+        if _secrets_client is None or not CONFIG.secret_arn:  # load_config makes hs256 mode name the secret
+            raise ConfigError("HS256 mode without JWT_SECRET_ARN")
         response = _secrets_client.get_secret_value(SecretId=CONFIG.secret_arn)
         secret = response.get("SecretString")
         if not isinstance(secret, str) or not secret:

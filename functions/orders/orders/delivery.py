@@ -1,13 +1,16 @@
 """Starts the delivery state machine for a confirmed order; the execution is named after the order."""
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from platform_core.observability import logger
 
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
 
 class StepFunctionsDeliveryScheduler:
-    def __init__(self, client: Any, state_machine_arn: str) -> None:
+    def __init__(self, client: "SFNClient", state_machine_arn: str) -> None:
         self.client = client
         self.state_machine_arn = state_machine_arn
 

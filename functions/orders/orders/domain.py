@@ -19,7 +19,3 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     # Done by the delivery state machine (statemachine/delivery.asl.json); a test keeps them in step.
     OrderStatus.DELIVERED: frozenset({OrderStatus.CONFIRMED}),
 }
-
-
-def can_move(current: str, target: OrderStatus) -> bool:
-    return current in TRANSITIONS[target]

@@ -2,7 +2,6 @@
 
 import json
 import re
-from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -168,6 +167,3 @@ def idempotency_key(app: APIGatewayRestResolver) -> str | None:
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(status_code=status, content_type="application/json", body=body, headers=headers or {})
-
-
-Operation = Callable[[], tuple[int, dict[str, Any], dict[str, str]]]

@@ -1,7 +1,12 @@
 """Configuration comes from environment variables set by template.yaml."""
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+if TYPE_CHECKING:  # the pinned mypy-boto3 stubs type the clients; nothing of them is imported at run time
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 
 class MissingConfigurationError(RuntimeError):
@@ -17,7 +22,13 @@ def require_env(name: str) -> str:
     return value
 
 
-def aws_client(service: str) -> Any:
+@overload
+def aws_client(service: Literal["dynamodb"]) -> "DynamoDBClient": ...
+@overload
+def aws_client(service: Literal["sns"]) -> "SNSClient": ...
+@overload
+def aws_client(service: Literal["stepfunctions"]) -> "SFNClient": ...
+def aws_client(service: Literal["dynamodb", "sns", "stepfunctions"]) -> Any:
     """A boto3 client with short, standard retries: callers answer 503 rather than hang.
 
     boto3 honours AWS_ENDPOINT_URL, which the local stack and the tests set.
@@ -25,8 +36,7 @@ def aws_client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    make_client: Any = boto3.client  # one typed overload per service; callers use it untyped
-    return make_client(
+    return boto3.client(
         service,
         config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5),
     )
