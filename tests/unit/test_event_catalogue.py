@@ -117,3 +117,10 @@ def test_the_catalogue_refuses_an_unknown_status_and_wrong_attributes():
     assert event_errors(envelope) != []
     assert headers_errors("payment-processed-event", {"type": "payment-create-event"}) != []
     assert message_of("no-such-event") is None
+
+
+def test_the_catalogue_accepts_what_the_consumers_tolerate():
+    (envelope,) = [e for n, _, e in _sample_events() if n == "orders-inbox-payment-processed.json"]
+    envelope["data"].pop("declineReason")
+    envelope["data"]["reason"] = "a field added later"
+    assert event_errors(envelope) == []

@@ -236,3 +236,18 @@ def test_an_event_of_a_type_nobody_here_handles_is_acknowledged(aws: AwsHarness,
     delivered = with_message(good, "delivered-1", lambda m: m.update(type="order-delivered-event"))
     assert invoke(aws, monkeypatch, "PaymentsInboxFunction", {"Records": [delivered]}) == {"batchItemFailures": []}
     assert payment_items(aws) == []
+
+
+def test_informative_fields_may_be_missing_and_new_fields_are_ignored(aws: AwsHarness, monkeypatch):
+    # A tolerant reader: an older or newer publisher's event still settles the payment.
+    invoke(aws, monkeypatch, "PaymentsInboxFunction", load_event("payments-inbox-payment-create.json"))
+    good = load_event("payments-inbox-order-cancelled.json")["Records"][0]
+
+    def older_and_newer(m: dict) -> None:
+        m["data"].pop("previousStatus")
+        m["data"]["reason"] = "a field added later"
+        m["schemaVersion"] = 2
+
+    cancel = with_message(good, "tolerated", older_and_newer)
+    assert invoke(aws, monkeypatch, "PaymentsInboxFunction", {"Records": [cancel]}) == {"batchItemFailures": []}
+    assert payment_items(aws)[0]["status"] == "voided"

@@ -5,13 +5,15 @@ build it from these types (platform_core.outbox), consumers validate it against 
 and `make events` generates the event catalogue (asyncapi.json) from them. TypedDicts cost nothing at
 import, so the publishers' cold start does not pay for pydantic; typing_extensions' TypedDict because
 pydantic validates only that one on Python 3.11 (and the publishers import it already, through Powertools).
+The publishers always send every field; the fields no consumer needs are NotRequired, so a consumer
+accepts an event without them (a tolerant reader), and a field added later does not break an old consumer.
 """
 
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, get_args, get_type_hints
 
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 
 class EventType(StrEnum):
@@ -30,16 +32,17 @@ class OrderData(TypedDict):
 
 
 class OrderCancelledData(OrderData):
-    """The cancelled order, and the status it was cancelled from."""
+    """The cancelled order, and the status it was cancelled from (informative: no consumer needs it)."""
 
-    previousStatus: str | None
+    previousStatus: NotRequired[str | None]
 
 
 class PaymentProcessedData(OrderData):
-    """The order whose payment was charged, the outcome, and why a declined card was declined."""
+    """The order whose payment was charged, the outcome, and why a declined card was declined
+    (informative: no consumer needs it)."""
 
     status: Literal["paid", "declined"]
-    declineReason: str | None
+    declineReason: NotRequired[str | None]
 
 
 class _Envelope(TypedDict):
