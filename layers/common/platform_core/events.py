@@ -11,9 +11,9 @@ accepts an event without them (a tolerant reader), and a field added later does 
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, Literal, NotRequired, get_args, get_type_hints
 
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 
 class EventType(StrEnum):
