@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 import re
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -126,6 +128,42 @@ def policy_allows(policy: Any, method_arn: str) -> bool:
     return allowed
 
 
+def negotiate_encoding(accept_encoding: str) -> str | None:
+    """The content coding API Gateway would answer with: gzip, else deflate, if the client accepts it."""
+    accepted: dict[str, float] = {}
+    for part in accept_encoding.split(","):
+        name, _, params = part.partition(";")
+        match = re.search(r"q\s*=\s*([0-9.]+)", params)
+        try:
+            accepted[name.strip().lower()] = float(match.group(1)) if match else 1.0
+        except ValueError:
+            accepted[name.strip().lower()] = 0.0
+    for coding in ("gzip", "deflate"):
+        if accepted.get(coding, accepted.get("*", 0.0)) > 0:
+            return coding
+    return None
+
+
+def compress_response(response: Response, accept_encoding: str, minimum_size: int | None) -> Response:
+    """MinimumCompressionSize: a body of at least ``minimum_size`` bytes is compressed if the client accepts it."""
+    body = bytes(response.body)
+    if minimum_size is None or len(body) < minimum_size:
+        return response
+    if any(k == b"content-encoding" for k, _ in response.raw_headers):
+        return response  # the function encoded it already
+    coding = negotiate_encoding(accept_encoding)
+    if coding is None:
+        return response
+    packed = gzip.compress(body) if coding == "gzip" else zlib.compress(body)
+    response.body = packed
+    response.raw_headers = [
+        *(h for h in response.raw_headers if h[0] != b"content-length"),
+        (b"content-length", str(len(packed)).encode()),
+        (b"content-encoding", coding.encode()),
+    ]
+    return response
+
+
 def _title(name: str) -> str:
     return "-".join(p[:1].upper() + p[1:] for p in name.split("-"))
 
@@ -193,7 +231,8 @@ class Gateway:
             return
         request = Request(scope, receive)
         response = await self.handle(request)
-        await response(scope, receive, send)
+        accept = request.headers.get("accept-encoding", "")
+        await compress_response(response, accept, self.api.minimum_compression_size)(scope, receive, send)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)

@@ -258,6 +258,8 @@ class ApiModel:
     default_authorizer: str | None
     authorizers: dict[str, AuthorizerModel]
     gateway_responses: dict[str, GatewayResponse]
+    # Responses of at least this many bytes are compressed when the client accepts it; None: never.
+    minimum_compression_size: int | None = None
 
 
 @dataclass
@@ -934,6 +936,9 @@ def load_stack_model(  # noqa: PLR0912, PLR0915
                 default_authorizer=auth.get("DefaultAuthorizer"),
                 authorizers=authorizers,
                 gateway_responses=gw,
+                minimum_compression_size=(
+                    _as_int(props["MinimumCompressionSize"], 0) if "MinimumCompressionSize" in props else None
+                ),
             )
             if _as_bool(props.get("TracingEnabled")):
                 unsupported.append(f"{lid}: TracingEnabled (no X-Ray locally)")
@@ -946,7 +951,6 @@ def load_stack_model(  # noqa: PLR0912, PLR0915
                 "Domain",
                 "UsagePlan",
                 "BinaryMediaTypes",
-                "MinimumCompressionSize",
                 "DefinitionBody",
                 "DefinitionUri",
                 "EndpointConfiguration",

@@ -82,6 +82,24 @@ def test_gateway_errors(stack: LocalStack) -> None:
     assert any("Runtime.ExitError" in o for o in outcomes)
 
 
+def test_large_responses_are_compressed_for_clients_that_accept_it(stack: LocalStack) -> None:
+    url = f"{stack.base_url}/echo/x"
+    plain = httpx.get(url, headers={**AUTH, "Accept-Encoding": "identity"}, timeout=30)
+    assert "content-encoding" not in plain.headers
+    assert len(plain.content) >= 512  # the fixture's MinimumCompressionSize
+    for coding in ("gzip", "deflate"):
+        packed = httpx.get(url, headers={**AUTH, "Accept-Encoding": f"br;q=1, {coding}"}, timeout=30)
+        assert packed.headers["content-encoding"] == coding
+        assert int(packed.headers["content-length"]) < len(plain.content)
+        assert packed.json()["event"]["path"] == "/echo/x"  # httpx decoded it
+    refused = httpx.get(url, headers={**AUTH, "Accept-Encoding": "gzip;q=0, deflate;q=0"}, timeout=30)
+    assert "content-encoding" not in refused.headers
+    small = httpx.get(f"{stack.base_url}/echo/binary", headers={**AUTH, "Accept-Encoding": "gzip"}, timeout=30)
+    assert small.content == b"\xff\x00" and "content-encoding" not in small.headers
+    gateway_404 = httpx.get(f"{stack.base_url}/nope", headers={"Accept-Encoding": "gzip"}, timeout=30)
+    assert gateway_404.status_code == 404 and "content-encoding" not in gateway_404.headers
+
+
 def test_concurrent_requests_use_several_workers(stack: LocalStack) -> None:
     pids: list[int] = []
     barrier = threading.Barrier(3)

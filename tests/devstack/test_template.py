@@ -78,12 +78,14 @@ def test_fixture_model_resolution() -> None:
     assert api.authorizers["TokenAuth"].ttl == 0
     assert api.gateway_responses["UNAUTHORIZED"].headers["Content-Type"] == "application/problem+json"
     assert api.gateway_responses["MISSING_AUTHENTICATION_TOKEN"].status == 404
+    assert api.minimum_compression_size == 512
     # conditions and the report of what is not emulated
     assert "ProdOnlyQueue" not in m.queues
     assert any("ProdOnlyQueue" in s for s in m.skipped)
     report = "\n".join(m.unsupported)
     for needle in ("MethodSettings", "PointInTimeRecovery", "Dashboard", "Tracing"):
         assert needle in report
+    assert "MinimumCompressionSize" not in report  # emulated by the gateway
 
 
 def test_conditions_follow_parameter_overrides() -> None:

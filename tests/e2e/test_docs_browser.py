@@ -110,3 +110,13 @@ def test_docs_page_is_served_with_a_content_security_policy(api: Api) -> None:
     assert json.loads(requests.get(f"{api.base_url}/openapi.json", timeout=30).text)["servers"] == [
         {"url": "/api", "description": "this API (the stage the document is served from)"}
     ]
+
+
+def test_the_swagger_ui_bundle_is_sent_compressed(api: Api) -> None:
+    url = f"{api.base_url}/docs/swagger-ui-bundle.js"
+    packed = requests.get(url, headers={"Accept-Encoding": "gzip"}, timeout=30, stream=True)
+    raw = packed.raw.read(decode_content=False)
+    assert packed.headers["Content-Encoding"] == "gzip"
+    plain = requests.get(url, headers={"Accept-Encoding": "identity"}, timeout=30)
+    assert "Content-Encoding" not in plain.headers
+    assert len(raw) < len(plain.content) / 2  # 1.5 MB of JavaScript, about 0.4 MB on the wire
