@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -10,8 +11,12 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from devstack.tokens import mint_token
+
+if TYPE_CHECKING:
+    from devstack.stack import LocalStack
 
 
 def _overrides(items: list[str]) -> dict[str, str]:
@@ -28,13 +33,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from devstack.stack import LocalStack
 
     template = Path(args.template)
+    state_dir = template.resolve().parent / ".devstack"
     stack = LocalStack(
         template=template,
         port=args.port,
         parameter_overrides=_overrides(args.parameter_overrides),
-        endpoint_file=template.resolve().parent / ".devstack" / "endpoint.json",
+        endpoint_file=state_dir / "endpoint.json",
         max_concurrency=args.max_concurrency,
         aws_port=args.aws_port,
+        report_path=state_dir / "not-emulated.txt",
     )
     stop = threading.Event()
 
@@ -45,17 +52,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         stack.start()
-        print(f"API:       {stack.base_url}", flush=True)
-        print(f"docs:      {stack.base_url}/docs", flush=True)
-        print(f"AWS:       {stack.aws_endpoint}  (moto; AWS_ENDPOINT_URL for the aws CLI / boto3)", flush=True)
-        print("token:     make token USER=alice   (then: Authorization: Bearer <token>)", flush=True)
-        print(f"logs:      {stack.logs_dir}/<LogicalId>.log", flush=True)
-        print(f"ready: {stack.base_url}", flush=True)
+        for line in startup_lines(stack, verbose=args.verbose):
+            print(line, flush=True)
         stop.wait()
     finally:
         print("stopping...", flush=True)
         stack.stop()
     return 0
+
+
+def startup_lines(stack: LocalStack, verbose: bool = False) -> list[str]:
+    """What `make run` prints once the stack is up: the ready line first, then what a user acts on."""
+    lines = [
+        f"ready: {stack.base_url}",
+        f"  docs:   {stack.base_url}/docs",
+        "  token:  make token USER=alice   (then: Authorization: Bearer <token>)",
+        f"  logs:   {_shown(stack.logs_dir)}/<LogicalId>.log",
+        f"  AWS:    {stack.aws_endpoint}   (moto; AWS_ENDPOINT_URL for the aws CLI and boto3)",
+        f"  {stack.summary()}, started in {stack.startup_seconds:.1f}s",
+    ]
+    missing = stack.not_emulated()
+    if missing:
+        where = "below" if verbose else f"{_shown(stack.report_path)} (or run with --verbose)"
+        lines.append(f"  {len(missing)} template features are not emulated locally: {where}")
+    if verbose:
+        lines += missing
+    return lines
+
+
+def _shown(path: Path | None) -> str:
+    if path is None:
+        return "--verbose"
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -101,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         help="port of the local AWS services (moto); default a free one, env AWS_PORT",
     )
     run.add_argument("--max-concurrency", type=int, default=4, help="warm workers per function at most")
+    run.add_argument(
+        "--verbose", action="store_true", help="also print every template feature that is not emulated locally"
+    )
     run.set_defaults(func=cmd_run)
     tok = sub.add_parser("token", help="print a bearer token for the local stack")
     tok.add_argument("--user", required=True)

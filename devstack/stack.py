@@ -62,6 +62,7 @@ class LocalStack:
         echo: Callable[[str], None] | None = None,
         endpoint_file: str | Path | None = None,
         aws_port: int = 0,
+        report_path: str | Path | None = None,
     ) -> None:
         self.template_path = Path(template).resolve()
         self.settings: dict[str, str] = {**os.environ, **(env or {})}
@@ -73,6 +74,9 @@ class LocalStack:
         self.watch = watch
         self.endpoint_file = Path(endpoint_file) if endpoint_file else None
         self.aws_port = aws_port  # 0: a free port
+        # Where start() writes the full list of what is not emulated (None: nowhere).
+        self.report_path = Path(report_path) if report_path else None
+        self.startup_seconds = 0.0
         self._echo = echo or (lambda line: print(line, flush=True))
         self.invocations: list[Invocation] = []
         self._inv_lock = threading.Lock()
@@ -245,18 +249,29 @@ class LocalStack:
         self._echo(f"{stamp}  [devstack] {message}")
 
     def _report(self, seconds: float) -> None:
+        self.startup_seconds = seconds
+        if self.report_path is not None:
+            self.report_path.parent.mkdir(parents=True, exist_ok=True)
+            self.report_path.write_text(
+                "Not emulated by the local stack (by feature, then the template's names):\n"
+                + "".join(f"{line}\n" for line in self.not_emulated())
+            )
+
+    def summary(self) -> str:
+        """What runs: "13 functions, 3 tables, ..."."""
         m = self.model
-        self._notice(
-            f"started in {seconds:.1f}s: {len(m.functions)} functions, {len(m.tables)} tables, "
-            f"{len(m.queues)} queues, {len(m.topics)} topics, {len(m.state_machines)} state machines, "
-            f"{len(m.routes)} routes"
+        return (
+            f"{len(m.functions)} functions, {len(m.tables)} tables, {len(m.queues)} queues, {len(m.topics)} topics, "
+            f"{len(m.state_machines)} state machines, {len(m.routes)} routes"
         )
-        if m.unsupported or m.skipped:
-            self._echo("not emulated locally (by feature, then the template's names):")
-            for feature, names in _group_by_feature(m.unsupported).items():
-                self._echo(f"  - {feature}: {', '.join(names)}" if names else f"  - {feature}")
-            for s in m.skipped:
-                self._echo(f"  - skipped: {s}")
+
+    def not_emulated(self) -> list[str]:
+        """The template's features the local stack does not emulate, one line per feature with its resources."""
+        lines = [
+            f"  - {feature}: {', '.join(names)}" if names else f"  - {feature}"
+            for feature, names in _group_by_feature(self.model.unsupported).items()
+        ]
+        return lines + [f"  - skipped: {s}" for s in self.model.skipped]
 
     # ------------------------------------------------------------------ helpers for tests and the CLI
     @property

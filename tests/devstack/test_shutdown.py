@@ -56,7 +56,17 @@ def test_cli_run_sigterm_stops_everything(tmp_path: Path) -> None:
             if line.startswith("ready: "):
                 break
         assert lines and lines[-1].startswith("ready: http://127.0.0.1:"), "".join(lines)
+        assert len(lines) == 1, "the ready line comes first"
         base = lines[-1].split(" ", 1)[1].strip()
+        for line in proc.stdout:  # a few lines a user acts on, then where the list of what is not emulated is
+            lines.append(line)
+            if "not emulated" in line:
+                break
+        assert len(lines) <= 8 and f"docs:   {base}/docs" in "".join(lines), "".join(lines)
+        count, _, where = lines[-1].strip().partition(" template features are not emulated locally: ")
+        report = FIXTURE_TEMPLATE.parent / ".devstack" / "not-emulated.txt"
+        assert where == f"{report} (or run with --verbose)"
+        assert int(count) == sum(1 for line in report.read_text().splitlines() if line.startswith("  - ")) > 0
         assert httpx.get(f"{base}/public", timeout=30).status_code == 200
         children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
         assert children
