@@ -6,6 +6,7 @@ import collections
 import io
 import json
 import os
+import secrets
 import socket
 import threading
 import time
@@ -325,8 +326,14 @@ def create_resources(  # noqa: PLR0912
             TopicArn=s.topic_arn, Protocol=s.protocol, Endpoint=s.endpoint, Attributes=attrs, ReturnSubscriptionArn=True
         )
     sm = make_client("secretsmanager", endpoint, internal=True)
+    # The token signing key is the one `make token` signs with; any other generated secret is fresh per
+    # stack, as CloudFormation makes it (never the signing key's value).
+    signing_keys = {f.env.get("JWT_SECRET_ARN") for f in model.functions.values()} - {None, ""}
     for sec in model.secrets.values():
-        value = sec.secret_string if sec.secret_string is not None and not sec.generate else jwt_secret
+        if sec.secret_string is not None and not sec.generate:
+            value = sec.secret_string
+        else:
+            value = jwt_secret if sec.arn in signing_keys else secrets.token_hex(32)
         arn = sm.create_secret(Name=sec.name, SecretString=value, Description=sec.description)["ARN"]
         overrides[sec.logical_id] = arn
     return overrides

@@ -1,14 +1,19 @@
 """``python -m devstack soak``: drive many orders through their whole lifecycle, then check nothing was lost.
 
 Starts a local stack (unless ``--url`` points at a running one), runs ``--orders`` orders with ``--clients``
-concurrent clients mixing paid, declined and cancelled (before and after paying) orders, waits until every
-order has settled, and prints requests, errors by status, orders by final state, and lost or inconsistent
-orders. Exits non-zero if any order is lost or inconsistent or any request was answered 5xx.
+concurrent clients mixing paid, declined and cancelled (before, while and after paying) orders, waits until
+every order has settled, and prints requests, errors by status, orders by final state, and lost or
+inconsistent orders. The stack it starts has a card sandbox that takes ``--charge-latency`` ms to answer, so
+cancels really race charges; it then reads the tables and the sandbox's ledger: how many payments passed
+through ``processing``, and whether every card was charged at most once and every approved charge of a
+payment that did not end ``paid`` was refunded. Exits non-zero if any order is lost or inconsistent, any
+charge is unaccounted for, or any request was answered 5xx.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import threading
 import time
@@ -31,8 +36,17 @@ PLANS: dict[str, set[tuple[str, str]]] = {
     "declined": {("declined", "declined")},
     "cancel_before_pay": {("cancelled", "voided")},
     "cancel_after_pay": {("cancelled", "refunded"), ("delivered", "paid")},  # delivery may win the race
+    # pay and cancel sent at once: the cancel may come first, during the charge, or after it
+    "cancel_racing_pay": {("cancelled", "voided"), ("cancelled", "refunded"), ("delivered", "paid")},
+    "cancel_racing_decline": {("cancelled", "voided"), ("cancelled", "declined"), ("declined", "declined")},
 }
 FINAL_ORDER = {"delivered", "declined", "cancelled"}
+# The contract's invariants once nothing is in flight: the payment statuses an order status allows.
+PAYMENT_FOR_ORDER = {
+    "delivered": {"paid"},
+    "declined": {"declined"},
+    "cancelled": {"voided", "refunded", "declined"},
+}
 
 
 @dataclass
@@ -57,6 +71,7 @@ class Order:
     order_id: str = ""
     failed: str = ""
     final: tuple[str, str] = ("", "")
+    cancel_status: int = 0
 
 
 class Client:
@@ -112,8 +127,11 @@ def run_order(client: Client, order: Order, settle_timeout: float) -> None:
     if not _poll(payment_open, settle_timeout):
         order.failed = "payment never opened"
         return
-    card = DECLINED if order.plan == "declined" else GOOD
+    card = DECLINED if order.plan in ("declined", "cancel_racing_decline") else GOOD
     body = {"creditCardDetails": {"number": card, "cvt": 123, "expiry": "12/30"}}
+    if order.plan.startswith("cancel_racing"):
+        race_pay_and_cancel(client, order, body, idem)
+        return
     r = client.call("POST", f"/payments/pay/{oid}", "pay", json=body, headers={"Idempotency-Key": idem + "-pay"})
     expected = 402 if order.plan == "declined" else 200
     if r is None or r.status_code != expected:
@@ -123,6 +141,24 @@ def run_order(client: Client, order: Order, settle_timeout: float) -> None:
         r = client.call("DELETE", f"/orders/{oid}", "cancel")
         if r is None or r.status_code not in (200, 409):  # 409: already delivered
             order.failed = f"cancel answered {r.status_code if r is not None else 'nothing'}"
+
+
+def race_pay_and_cancel(client: Client, order: Order, body: dict[str, Any], idem: str) -> None:
+    """Pay and cancel at once. Any of pay's answers may be right (paid, declined, or 409 when the cancel
+    won); a cancel answers 200, or 409 when the order was declined or delivered first."""
+    oid = order.order_id
+    with ThreadPoolExecutor(2) as pair:
+        paid = pair.submit(
+            client.call, "POST", f"/payments/pay/{oid}", "pay", json=body, headers={"Idempotency-Key": idem + "-pay"}
+        )
+        cancelled = pair.submit(client.call, "DELETE", f"/orders/{oid}", "cancel")
+        p, c = paid.result(), cancelled.result()
+    if p is None or p.status_code not in (200, 402, 409):
+        order.failed = f"racing pay answered {p.status_code if p is not None else 'nothing'}"
+    elif c is None or c.status_code not in (200, 409):
+        order.failed = f"racing cancel answered {c.status_code if c is not None else 'nothing'}"
+    else:
+        order.cancel_status = c.status_code
 
 
 def settle(client: Client, order: Order, timeout: float) -> None:
@@ -136,13 +172,30 @@ def settle(client: Client, order: Order, timeout: float) -> None:
         if o is None or p is None or o.status_code != 200 or p.status_code != 200:
             return False
         state["order"], state["payment"] = o.json()["data"]["status"], p.json()["data"]["status"]
-        return state["order"] in FINAL_ORDER and state["payment"] != "pending"
+        # A cancelled order's payment may be paid for a moment (its refund waits for the charge to settle).
+        return state["payment"] in PAYMENT_FOR_ORDER.get(state["order"], set())
 
     _poll(final, timeout)
     order.final = (state.get("order", "missing"), state.get("payment", "missing"))
 
 
-def soak(base_url: str, token_for: Callable[[str], str], n_orders: int, clients: int, settle_timeout: float) -> int:
+# What the local stack shows afterwards: payments, the card sandbox's ledger, PaymentsInbox log lines.
+Tables = tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]
+Inspector = Callable[[], Tables]
+# payments.service.CANCEL_WAITS_FOR_CHARGE (devstack does not import function code)
+CANCEL_WAITS_FOR_CHARGE = "order cancelled while its card is being charged"
+
+
+def soak(
+    base_url: str,
+    token_for: Callable[[str], str],
+    n_orders: int,
+    clients: int,
+    settle_timeout: float,
+    *,
+    inspect: Inspector | None = None,
+) -> int:
+    """Drive the orders; `inspect` (local stack only) returns (payments, card sandbox ledger) afterwards."""
     stats = Stats()
     rng = random.Random(20261125)  # the same mix every run
     users = [f"soak-{uuid.uuid4().hex[:6]}-{i}" for i in range(clients)]
@@ -188,22 +241,73 @@ def soak(base_url: str, token_for: Callable[[str], str], n_orders: int, clients:
             list(pool.map(check, orders))
     finally:
         stop.set()
-    elapsed = time.monotonic() - t0
+    return report(orders, stats, clients, time.monotonic() - t0, inspect)
 
+
+def report(orders: list[Order], stats: Stats, clients: int, elapsed: float, inspect: Inspector | None) -> int:
+    """Print the figures; non-zero when anything was lost, inconsistent, unaccounted for or 5xx."""
     lost = [o for o in orders if o.failed or "missing" in o.final]
-    inconsistent = [o for o in orders if o not in lost and o.final not in PLANS[o.plan]]
+    inconsistent = [o for o in orders if o not in lost and not consistent(o)]
     server_errors = sum(v for k, v in stats.statuses.items() if k >= 500)
-    print(f"\nsoak: {n_orders} orders, {clients} clients, {elapsed:.1f}s")
+    print(f"\nsoak: {len(orders)} orders, {clients} clients, {elapsed:.1f}s")
     print(f"requests: {stats.requests}  ({stats.requests / elapsed:.0f}/s)")
     print("responses by status: " + ", ".join(f"{k}: {v}" for k, v in sorted(stats.statuses.items())))
     print("errors: " + (", ".join(f"{k}: {v}" for k, v in sorted(stats.errors.items())) or "none"))
     print("orders by plan: " + ", ".join(f"{k}: {v}" for k, v in sorted(Counter(o.plan for o in orders).items())))
     finals = Counter(f"{o.final[0]}/{o.final[1]}" for o in orders if o not in lost)
     print("orders by final state (order/payment): " + ", ".join(f"{k}: {v}" for k, v in sorted(finals.items())))
+    unaccounted = report_charges(orders, inspect()) if inspect is not None else []
     print(f"lost: {len(lost)}  inconsistent: {len(inconsistent)}  5xx: {server_errors}")
     for o in (lost + inconsistent)[:20]:
         print(f"  {o.plan} {o.user} {o.order_id or '-'}: {o.failed or o.final}")
-    return 1 if lost or inconsistent or server_errors else 0
+    return 1 if lost or inconsistent or server_errors or unaccounted else 0
+
+
+def report_charges(orders: list[Order], tables: Tables) -> list[str]:
+    """How many payments passed through processing, and any charge the sandbox's ledger cannot account for."""
+    mine = {o.order_id for o in orders if o.order_id}
+    payments = [p for p in tables[0] if p["orderId"] in mine]
+    claimed = Counter(str(p["status"]) for p in payments if p.get("claimId"))
+    now = ", ".join(f"now {k}: {v}" for k, v in sorted(claimed.items()))
+    print(f"passed through processing: {sum(claimed.values())} of {len(payments)} payments ({now})")
+    waits = sum(CANCEL_WAITS_FOR_CHARGE in line and bool(_order_ids(line) & mine) for line in tables[2])
+    print(f"cancels that found the card being charged (redelivered later): {waits}")
+    unaccounted = charge_violations(payments, tables[1])
+    print(f"card charges unaccounted for: {len(unaccounted)}")
+    for line in unaccounted[:20]:
+        print(f"  {line}")
+    return unaccounted
+
+
+def consistent(order: Order) -> bool:
+    if order.final not in PLANS[order.plan]:
+        return False
+    # A cancel that was answered 200 cancelled the order, whatever the payment did meanwhile.
+    return not (order.cancel_status == 200 and order.final[0] != "cancelled")
+
+
+def charge_violations(payments: list[dict[str, Any]], ledger: list[dict[str, Any]]) -> list[str]:
+    """The contract's money invariants against the card sandbox's ledger (keys charge/<id>, refund/<id>):
+    a card is charged at most once per order (one charge key per order; the ledger stores a key once),
+    an approved charge's payment ends paid or refunded (and refunded ones were refunded), a declined
+    charge's payment ends declined, and no payment is paid, declined or refunded without its charge."""
+    charges = {e["key"].removeprefix("charge/"): e for e in ledger if e.get("kind") == "charge"}
+    refunds = {e["key"].removeprefix("refund/") for e in ledger if e.get("kind") == "refund"}
+    problems = []
+    for p in payments:
+        oid, status = p["orderId"], p["status"]
+        charge = charges.get(oid)
+        if charge is None:
+            if status in ("paid", "declined", "refunded"):
+                problems.append(f"payment of {oid} is {status} but the card was never charged")
+            continue
+        if charge["approved"] and status not in ("paid", "refunded"):
+            problems.append(f"approved charge of {oid} but the payment is {status}")
+        if not charge["approved"] and status != "declined":
+            problems.append(f"declined charge of {oid} but the payment is {status}")
+        if (status == "refunded") != (oid in refunds):
+            problems.append(f"payment of {oid} is {status}; refund at the processor: {oid in refunds}")
+    return problems
 
 
 def main(args: argparse.Namespace) -> int:
@@ -211,16 +315,37 @@ def main(args: argparse.Namespace) -> int:
         return soak(args.url.rstrip("/"), mint_token, args.orders, args.clients, args.timeout)
     from devstack.stack import LocalStack
 
-    overrides = {"DeliveryDelaySeconds": str(args.delivery_delay)}
+    overrides = {"DeliveryDelaySeconds": str(args.delivery_delay), "CardSandboxLatencyMs": str(args.charge_latency)}
     with LocalStack(args.template, port=0, parameter_overrides=overrides, echo=lambda line: None, watch=False) as stack:
         print(f"local stack: {stack.base_url}", flush=True)
-        code = soak(stack.base_url, stack.token, args.orders, args.clients, args.timeout)
+
+        def inspect() -> Tables:
+            stack.wait_idle(args.timeout)
+            log = stack.logs_dir / "PaymentsInboxFunction.log"  # the whole file: memory keeps the last lines only
+            logs = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+            return _scan(stack, "PaymentsTable"), _scan(stack, "CardSandboxTable"), logs
+
         try:
-            stack.wait_idle(60)
+            return soak(stack.base_url, stack.token, args.orders, args.clients, args.timeout, inspect=inspect)
         except TimeoutError as exc:
             print(f"not quiescent: {exc}")
             return 1
-        return code
+
+
+def _order_ids(line: str) -> set[str]:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return set()
+    return {str(record["order_id"])} if isinstance(record, dict) and "order_id" in record else set()
+
+
+def _scan(stack: Any, logical_id: str) -> list[dict[str, Any]]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    des = TypeDeserializer()
+    pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=stack.physical_id(logical_id))
+    return [{k: des.deserialize(v) for k, v in item.items()} for page in pages for item in page["Items"]]
 
 
 def add_parser(sub: Any) -> None:
@@ -231,4 +356,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--template", default="template.yaml")
     p.add_argument("--delivery-delay", type=int, default=1, help="DeliveryDelaySeconds of the started stack")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds an order may take to settle")
+    p.add_argument(
+        "--charge-latency", type=int, default=150, help="CardSandboxLatencyMs of the started stack (cancels race it)"
+    )
     p.set_defaults(func=main)

@@ -10,6 +10,7 @@ from orders.domain import OrderStatus
 from payments.cards import brand_of, luhn_valid, normalize_cvc, normalize_number, parse_expiry
 from payments.domain import TRANSITIONS as PAYMENT_TRANSITIONS
 from payments.domain import PaymentStatus
+from payments.domain import sources as payment_sources
 from payments.processor import Card, SandboxProcessor
 from platform_core.money import Amount
 
@@ -31,12 +32,26 @@ def test_order_transitions_are_the_contracts():
 def test_payment_transitions_are_the_contracts():
     allowed = {(src.value, dst.value) for dst, sources in PAYMENT_TRANSITIONS.items() for src in sources}
     assert allowed == {
-        ("pending", "paid"),
-        ("pending", "declined"),
+        ("pending", "processing"),  # the claim: only its holder charges the card
+        ("processing", "paid"),
+        ("processing", "declined"),
+        ("processing", "refunded"),  # cancelled while charging, charge approved
+        ("processing", "voided"),  # cancelled, and the dead claim's charge never happened
+        ("processing", "pending"),  # the dead claim's charge never happened: released for the next pay
         ("pending", "voided"),
         ("paid", "refunded"),
     }
-    assert PaymentStatus.PENDING not in PAYMENT_TRANSITIONS
+    # Terminal statuses never move again.
+    for terminal in (PaymentStatus.DECLINED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED):
+        assert all(terminal not in sources for sources in PAYMENT_TRANSITIONS.values())
+
+
+def test_only_a_named_claim_leaves_processing():
+    for target in PAYMENT_TRANSITIONS:
+        assert PaymentStatus.PROCESSING not in payment_sources(target, leaving_claim=False)
+        assert payment_sources(target, leaving_claim=True) <= {PaymentStatus.PROCESSING}
+    # A cancel voiding a pending payment cannot void one that is being charged.
+    assert payment_sources(PaymentStatus.VOIDED, leaving_claim=False) == {PaymentStatus.PENDING}
 
 
 @pytest.mark.parametrize(

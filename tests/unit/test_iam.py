@@ -291,3 +291,28 @@ def test_the_authorizer_reads_only_the_secret_of_this_stack():
         resources = _as_list(statement["Resource"])
         assert "*" not in resources
         assert all("JwtSecret" in json.dumps(r) for r in resources), resources
+
+
+def _statements_naming(template: dict[str, Any], logical_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Role logical id -> its statements whose resources name `logical_id`."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for lid, statement in iam_statements(template):
+        if any(logical_id in json.dumps(r) for r in _as_list(statement.get("Resource") or [])):
+            found.setdefault(lid, []).append(statement)
+    return found
+
+
+@pytest.mark.parametrize("name", list(PARAMETER_SETS))
+def test_only_the_pay_function_reads_the_card_fingerprint_key(name):
+    readers = _statements_naming(transformed_template(**PARAMETER_SETS[name]), "CardFingerprintKey")
+    assert set(readers) == {"PayOrderFunctionRole"}
+    for statement in readers["PayOrderFunctionRole"]:
+        assert set(_as_list(statement["Action"])) <= {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+
+
+def test_the_card_sandbox_ledger_is_read_and_appended_by_the_charging_functions_only():
+    users = _statements_naming(transformed_template(), "CardSandboxTable")
+    assert set(users) == {"PayOrderFunctionRole", "PaymentsInboxFunctionRole"}
+    for statements in users.values():
+        actions = {a for s in statements for a in _as_list(s["Action"])}
+        assert actions == {"dynamodb:GetItem", "dynamodb:PutItem"}

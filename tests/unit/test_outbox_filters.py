@@ -128,3 +128,10 @@ def test_filter_language_subset():
 def test_patterns_the_emulator_cannot_apply_are_refused(pattern):
     with pytest.raises(FilterPatternError):
         parse_filter_criteria({"Filters": [{"Pattern": pattern}]}, "Fn.Stream")
+
+
+def test_the_payment_claim_is_covered_and_publishes_nothing():
+    (_, changes) = CASES[1]
+    claim_moves = {c for c in changes if PaymentStatus.PROCESSING in c}
+    assert {("pending", "processing"), ("processing", "paid"), ("processing", "declined")} <= claim_moves
+    assert (None, "processing") in changes

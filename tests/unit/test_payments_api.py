@@ -231,3 +231,42 @@ def test_card_digits_are_ascii_only_and_the_422_names_the_field_without_echoes(a
     for internal in ("invalid literal", "int()", "base 10", "Traceback"):
         assert internal not in text
     assert aws.items("PaymentsTable")[0]["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    "other_card",
+    [
+        {**GOOD_CARD, "number": "5555 0000 0008 4242"},  # another card with the same last4 and expiry
+        {**GOOD_CARD, "cvt": 999},
+        {**GOOD_CARD, "expiry": "11/30"},
+    ],
+)
+def test_the_same_idempotency_key_with_another_card_is_409_never_a_replay(aws: AwsHarness, pay, other_card):
+    open_payment(aws)
+    first = pay(GOOD_CARD, headers={"Idempotency-Key": "pay-card"})
+    assert first.status == 200
+    other = pay(other_card, headers={"Idempotency-Key": "pay-card"})
+    assert other.status == 409, other.body
+    assert pay(GOOD_CARD, headers={"Idempotency-Key": "pay-card"}).body == first.body  # the same card replays
+
+
+def test_the_same_card_written_differently_replays(aws: AwsHarness, pay):
+    open_payment(aws)
+    first = pay(GOOD_CARD, headers={"Idempotency-Key": "pay-same"})
+    again = pay(
+        {"number": "4242-4242-4242-4242", "cvv": "123", "expiry": "12/2030"}, headers={"Idempotency-Key": "pay-same"}
+    )
+    assert again.status == first.status == 200
+    assert again.body == first.body
+
+
+def test_the_idempotency_record_holds_neither_the_card_number_nor_a_plain_hash_of_it(aws: AwsHarness, pay):
+    import hashlib
+
+    open_payment(aws)
+    assert pay(GOOD_CARD, headers={"Idempotency-Key": "pay-stored"}).status == 200
+    stored = json.dumps(aws.items("IdempotencyTable"), default=str)
+    for secret in ("4242424242424242", "4242 4242 4242 4242"):
+        assert secret not in stored
+        assert hashlib.sha256(secret.encode()).hexdigest() not in stored
+        assert hashlib.md5(secret.encode()).hexdigest() not in stored  # noqa: S324 - looking for it, not using it

@@ -107,3 +107,14 @@ def test_one_function_per_route_and_docs_without_auth(model):
     assert model.api.stage_name == "api"
     authorizer = model.api.authorizers["JwtAuthorizer"]
     assert (authorizer.payload_type, authorizer.identity_header, authorizer.ttl) == ("TOKEN", "Authorization", 300)
+
+
+def test_a_payment_claim_outlives_every_function_that_may_hold_it(model):
+    """A claim older than CLAIM_LEASE is settled as dead: no live charger may still hold one that old."""
+    from payments.service import CLAIM_LEASE
+
+    charging = [f for f in model.functions.values() if "CARD_SANDBOX_TABLE_NAME" in f.env]
+    assert {f.logical_id for f in charging} == {"PayOrderFunction", "PaymentsInboxFunction"}
+    for function in charging:
+        assert function.timeout < CLAIM_LEASE.total_seconds(), function.logical_id
+        assert function.env["CARD_SANDBOX_TABLE_NAME"] == model.physical_id("CardSandboxTable")

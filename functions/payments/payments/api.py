@@ -7,8 +7,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from payments import service
 from payments.cards import parse_expiry
+from payments.fingerprint import card_fingerprint
 from payments.models import DeclinedPayment, PaymentPage, PaymentResponse, PayRequest
-from payments.processor import Card, SandboxProcessor
+from payments.processor import Card, sandbox_processor
 from payments.repository import PaymentsRepository
 from platform_core.api import caller_id, correlation_id, idempotency_key, json_response, make_resolver
 from platform_core.config import aws_client, require_env
@@ -17,8 +18,9 @@ from platform_core.observability import logger, metrics
 from platform_core.problems import PROBLEM_JSON, ProblemError, problem_body, problem_doc
 
 app = make_resolver(logger)
-repo = PaymentsRepository(aws_client("dynamodb"), require_env("PAYMENTS_TABLE_NAME"))
-processor = SandboxProcessor()
+dynamodb = aws_client("dynamodb")
+repo = PaymentsRepository(dynamodb, require_env("PAYMENTS_TABLE_NAME"))
+processor = sandbox_processor(dynamodb)
 
 OrderId = Annotated[str, Path(min_length=1, max_length=64, description="The order the payment is for.")]
 
@@ -37,7 +39,7 @@ def list_payments(
     nextToken: Annotated[str | None, Query(max_length=512, description="From the previous page.")] = None,  # noqa: N803
 ) -> Response[PaymentPage]:
     payments, token = service.list_payments(repo, caller_id(app), limit, nextToken)
-    return json_response(200, {"data": [p.model_dump() for p in payments], "nextToken": token})
+    return json_response(200, {"data": [p.model_dump(mode="json") for p in payments], "nextToken": token})
 
 
 @app.get(
@@ -54,7 +56,7 @@ def get_payment(orderId: OrderId) -> Response[PaymentResponse]:  # noqa: N803
         payment = service.get_payment(repo, caller_id(app), orderId)
     except service.PaymentNotFoundError:
         raise ProblemError(404, "No payment for that order.") from None
-    return json_response(200, {"data": payment.model_dump()})
+    return json_response(200, {"data": payment.model_dump(mode="json")})
 
 
 @app.post(
@@ -81,16 +83,17 @@ def pay(orderId: OrderId, body: Annotated[PayRequest, Body()]) -> Response[Payme
             payment = service.pay(repo, processor, user_id=user_id, order_id=orderId, card=card, correlation_id=cid)
         except service.PaymentDeclinedError as declined:
             detail = f"The card was declined: {declined.payment.declineReason}."
-            return 402, problem_body(402, detail, payment=declined.payment.model_dump()), {}
-        return 200, {"data": payment.model_dump()}, {}
+            return 402, problem_body(402, detail, payment=declined.payment.model_dump(mode="json")), {}
+        return 200, {"data": payment.model_dump(mode="json")}, {}
 
+    key = idempotency_key(app)
     try:
         status, payload, headers = run_once(
             scope=("pay", orderId),
             user_id=user_id,
-            key=idempotency_key(app),
-            # Never the card number: the key's payload is what identifies "the same request".
-            payload={"orderId": orderId, "card": card.last4, "expiry": details.expiry},
+            key=key,
+            # "The same request": the whole card, as a keyed hash (never the number or the CVV).
+            payload={"orderId": orderId, "card": card_fingerprint(card)} if key else None,
             operation=operation,
             lambda_context=app.lambda_context,
         )

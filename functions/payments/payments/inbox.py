@@ -1,14 +1,15 @@
 """PaymentsInbox consumer: order events open, void and refund payments."""
 
 from payments import service
-from payments.processor import SandboxProcessor
+from payments.processor import sandbox_processor
 from payments.repository import PaymentsRepository
 from platform_core.config import aws_client, require_env
 from platform_core.events import OrderCancelledEvent, PaymentCreateEvent
 from platform_core.inbox import Route, make_inbox
 
-repo = PaymentsRepository(aws_client("dynamodb"), require_env("PAYMENTS_TABLE_NAME"))
-processor = SandboxProcessor()
+dynamodb = aws_client("dynamodb")
+repo = PaymentsRepository(dynamodb, require_env("PAYMENTS_TABLE_NAME"))
+processor = sandbox_processor(dynamodb)
 
 
 def on_payment_create(event: PaymentCreateEvent) -> None:

@@ -1,12 +1,20 @@
 """Pydantic models at the API edge (they also generate the OpenAPI document)."""
 
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, field_validator, model_validator
 
 from payments.cards import normalize_cvc, normalize_number, parse_expiry
+from payments.domain import PaymentStatus
+from platform_core.jsonutil import plain_number
 
-PaymentStatusName = Literal["pending", "paid", "declined", "voided", "refunded"]
+# Money stays a Decimal from the table to the response; only the JSON text makes it a number.
+Money = Annotated[
+    Decimal,
+    PlainSerializer(plain_number, return_type=int | float, when_used="json"),
+    WithJsonSchema({"type": "number", "description": "The order's bill.", "examples": [2000]}),
+]
 
 
 class CreditCardDetails(BaseModel):
@@ -67,12 +75,23 @@ class CardSummary(BaseModel):
 class Payment(BaseModel):
     orderId: str  # noqa: N815 - the contract's field names
     userId: str  # noqa: N815
-    bill: float | int
-    status: PaymentStatusName
+    bill: Money
+    status: PaymentStatus
     card: CardSummary | None
     declineReason: str | None  # noqa: N815
     createdAt: str  # noqa: N815
     updatedAt: str  # noqa: N815
+
+
+class PaymentRecord(Payment):
+    """A PaymentsTable item: the payment and what only the service needs (PaymentsRepository maps it)."""
+
+    correlationId: str = ""  # noqa: N815
+    claimId: str | None = None  # noqa: N815 - the claim that may charge the card (status processing)
+    claimedAt: str | None = None  # noqa: N815
+
+    def public(self) -> Payment:
+        return Payment.model_validate(self.model_dump(include=set(Payment.model_fields)))
 
 
 class PaymentResponse(BaseModel):

@@ -1,25 +1,117 @@
-"""PaymentsTable: partition key userId, sort key orderId (one payment per order)."""
+"""PaymentsTable: partition key userId, sort key orderId (one payment per order).
 
-from decimal import Decimal
-from typing import Any
+The repository owns the mapping between table items and PaymentRecord; the service sees only
+records. Every status change is one conditional UpdateItem (see payments.domain.sources).
+"""
 
-from payments.domain import TRANSITIONS, PaymentStatus
-from platform_core.dynamo import StatusRepository
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from payments.domain import PaymentStatus, sources
+from payments.models import CardSummary, PaymentRecord
+from platform_core.clock import as_utc_iso
+from platform_core.dynamo import Table, TransitionRejectedError
 
 
-class PaymentsRepository(StatusRepository[PaymentStatus]):
-    transitions = TRANSITIONS
+class PaymentRejectedError(Exception):
+    """The condition failed: `current` is the payment as it is now, or None when there is none."""
+
+    def __init__(self, current: PaymentRecord | None) -> None:
+        super().__init__("transition rejected")
+        self.current = current
 
 
-def new_payment_item(
-    *, user_id: str, order_id: str, bill: Decimal, status: PaymentStatus, now: str, correlation_id: str
-) -> dict[str, Any]:
-    return {
-        "userId": user_id,
-        "orderId": order_id,
-        "bill": bill,
-        "status": status.value,
-        "createdAt": now,
-        "updatedAt": now,
-        "correlationId": correlation_id,
-    }
+@dataclass(frozen=True)
+class Move:
+    """One conditional status change and what it records."""
+
+    target: PaymentStatus
+    now: str
+    correlation_id: str
+    claim_id: str | None = None  # the claim being settled: the payment must be processing under it
+    claim: str | None = None  # a new claim (target processing)
+    card: CardSummary | None = None
+    decline_reason: str | None = None
+
+    def sources(self) -> frozenset[PaymentStatus]:
+        return sources(self.target, leaving_claim=self.claim_id is not None)
+
+    def fields(self) -> dict[str, Any]:
+        """The attributes written besides the status (as stored: the card as a map)."""
+        fields: dict[str, Any] = {"updatedAt": self.now, "correlationId": self.correlation_id}
+        if self.claim is not None:
+            fields |= {"claimId": self.claim, "claimedAt": self.now}
+        if self.card is not None:
+            fields["card"] = self.card.model_dump()
+        if self.decline_reason is not None:
+            fields["declineReason"] = self.decline_reason
+        return fields
+
+
+class PaymentsStore(Protocol):
+    """What the service needs from storage (PaymentsRepository; an in-memory fake in the tests)."""
+
+    def get(self, user_id: str, order_id: str, *, consistent: bool = False) -> PaymentRecord | None: ...
+
+    def page(self, user_id: str, limit: int, next_token: str | None) -> tuple[list[PaymentRecord], str | None]: ...
+
+    def add(self, record: PaymentRecord) -> bool: ...
+
+    def move(self, user_id: str, order_id: str, change: Move) -> PaymentRecord:
+        """Conditional status change; raises PaymentRejectedError with the current record."""
+        ...
+
+
+def to_record(item: dict[str, Any]) -> PaymentRecord:
+    card = item.get("card")
+    return PaymentRecord(
+        orderId=item["orderId"],
+        userId=item["userId"],
+        bill=item["bill"],
+        status=item["status"],
+        card=CardSummary(brand=card["brand"], last4=card["last4"]) if card else None,
+        declineReason=item.get("declineReason"),
+        createdAt=as_utc_iso(item["createdAt"]),
+        updatedAt=as_utc_iso(item["updatedAt"]),
+        correlationId=item.get("correlationId", ""),
+        claimId=item.get("claimId"),
+        claimedAt=item.get("claimedAt"),
+    )
+
+
+def to_item(record: PaymentRecord) -> dict[str, Any]:
+    """The item as stored: None fields are left out, the bill stays a Decimal."""
+    item = record.model_dump(exclude_none=True)
+    item["status"] = record.status.value
+    return item
+
+
+class PaymentsRepository:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self.table = Table(client, table_name, sort_key="orderId")
+
+    def get(self, user_id: str, order_id: str, *, consistent: bool = False) -> PaymentRecord | None:
+        item = self.table.get(user_id, order_id, consistent=consistent)
+        return to_record(item) if item else None
+
+    def page(self, user_id: str, limit: int, next_token: str | None) -> tuple[list[PaymentRecord], str | None]:
+        items, token = self.table.query_page(user_id, limit, next_token)
+        return [to_record(i) for i in items], token
+
+    def add(self, record: PaymentRecord) -> bool:
+        return self.table.put_new(to_item(record))
+
+    def move(self, user_id: str, order_id: str, change: Move) -> PaymentRecord:
+        try:
+            item = self.table.transition(
+                user_id,
+                order_id,
+                to_status=change.target.value,
+                allowed_from=(s.value for s in change.sources()),
+                fields=change.fields(),
+                expected={"claimId": change.claim_id} if change.claim_id is not None else None,
+            )
+        except TransitionRejectedError as rejected:
+            current = rejected.current
+            raise PaymentRejectedError(to_record(current) if current else None) from rejected
+        return to_record(item)

@@ -108,8 +108,10 @@ class Table:
         to_status: str,
         allowed_from: Iterable[str],
         fields: Mapping[str, Any],
+        expected: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Move the item to `to_status` only if its status is one of `allowed_from`; returns the new item."""
+        """Move the item to `to_status` only if its status is one of `allowed_from` (and each `expected`
+        attribute has that value); returns the new item."""
         sources = sorted(allowed_from)
         if not sources:
             raise ValueError(f"no status may move to {to_status}")
@@ -121,12 +123,17 @@ class Table:
             values[f":f{i}"] = value
             assignments.append(f"#f{i} = :f{i}")
         sources_list = ", ".join(f":from{i}" for i in range(len(sources)))
+        condition = f"attribute_exists(userId) AND #status IN ({sources_list})"
+        for i, (name, value) in enumerate((expected or {}).items()):
+            names[f"#e{i}"] = name
+            values[f":e{i}"] = value
+            condition += f" AND #e{i} = :e{i}"
         try:
             response = self.client.update_item(
                 TableName=self.name,
                 Key=self.key(user_id, item_id),
                 UpdateExpression="SET " + ", ".join(assignments),
-                ConditionExpression=f"attribute_exists(userId) AND #status IN ({sources_list})",
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=serialize(values),
                 ReturnValues="ALL_NEW",
