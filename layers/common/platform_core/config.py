@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:  # the pinned mypy-boto3 stubs type the clients; nothing of them is imported at run time
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_stepfunctions import SFNClient
 
@@ -28,7 +29,9 @@ def aws_client(service: Literal["dynamodb"]) -> "DynamoDBClient": ...
 def aws_client(service: Literal["sns"]) -> "SNSClient": ...
 @overload
 def aws_client(service: Literal["stepfunctions"]) -> "SFNClient": ...
-def aws_client(service: Literal["dynamodb", "sns", "stepfunctions"]) -> Any:
+@overload
+def aws_client(service: Literal["secretsmanager"]) -> "SecretsManagerClient": ...
+def aws_client(service: Literal["dynamodb", "sns", "stepfunctions", "secretsmanager"]) -> Any:
     """A boto3 client with short, standard retries: callers answer 503 rather than hang.
 
     boto3 honours AWS_ENDPOINT_URL, which the local stack and the tests set.
