@@ -109,6 +109,21 @@ def load_template(path: str | Path) -> dict[str, Any]:
     return data
 
 
+IMPLICIT_API = "ServerlessRestApi"  # SAM's name for the API it creates when an Api event names none
+
+
+def _route_api(function: str, event: str, props: Mapping[str, Any]) -> str:
+    """The logical id of the API an Api event attaches to, read before resolution: a Ref to an API of the
+    template, or SAM's implicit API when the event names none."""
+    raw = ((props.get("Events") or {}).get(event) or {}).get("Properties") or {}
+    api = raw.get("RestApiId")
+    if api is None:
+        return IMPLICIT_API
+    if isinstance(api, dict) and isinstance(api.get("Ref"), str) and len(api) == 1:
+        return str(api["Ref"])
+    raise TemplateError(f"{function}.{event}: RestApiId must be a Ref to an AWS::Serverless::Api of the template")
+
+
 # --------------------------------------------------------------------------- model
 
 
@@ -483,7 +498,7 @@ class Resolver:
             return "root"
         if t == "AWS::SecretsManager::Secret" and attr == "Id":
             return self.arn(name)
-        return f"{pname}.{attr}"
+        raise TemplateError(f"GetAtt {name}.{attr} ({t}): not emulated locally")
 
     # -- intrinsic functions
     def resolve(self, node: Any) -> Any:  # noqa: PLR0911, PLR0912
@@ -538,7 +553,7 @@ class Resolver:
             if key == "Fn::Length":
                 return len(self.resolve(arg))
             if key == "Fn::ImportValue":
-                return f"imported-{self.resolve(arg)}"
+                raise TemplateError(f"Fn::ImportValue {self.resolve(arg)!r}: another stack's export, not emulated")
         out_d: dict[str, Any] = {}
         for k, v in node.items():
             rv = self.resolve(v)
@@ -714,7 +729,7 @@ def load_stack_model(  # noqa: PLR0912, PLR0915
                 ep = ev.get("Properties") or {}
                 if etype == "Api":
                     auth = (ep.get("Auth") or {}).get("Authorizer")
-                    api_id = str(ep.get("RestApiId") or "")
+                    api_id = _route_api(lid, ename, raw_props)
                     pending_routes.append(
                         ApiRoute(
                             method=str(ep.get("Method", "ANY")).upper(),
@@ -984,14 +999,15 @@ def load_stack_model(  # noqa: PLR0912, PLR0915
             dlq = next((d for d in queues.values() if d.arn == q.redrive.dead_letter_arn), None)
             if dlq is not None:
                 q.redrive.dead_letter_queue = dlq.logical_id
-    if pending_routes and not apis:
-        apis["ServerlessRestApi"] = ApiModel("ServerlessRestApi", "Prod", [], None, {}, {})
+    if any(route.api == IMPLICIT_API for route in pending_routes) and IMPLICIT_API not in apis:
+        apis[IMPLICIT_API] = ApiModel(IMPLICIT_API, "Prod", [], None, {}, {})
     for route in pending_routes:
-        api_lid = route.api if route.api in apis else next(iter(apis))
-        if route.api == REST_API_ID or not route.api:
-            api_lid = next(iter(apis))
-        route.api = api_lid
-        api = apis[api_lid]
+        if route.api not in apis:
+            raise TemplateError(
+                f"{route.function}: route {route.method} {route.path}: RestApiId {route.api} is not an "
+                "AWS::Serverless::Api of the template"
+            )
+        api = apis[route.api]
         if not route.auth:
             route.auth = api.default_authorizer or "NONE"
         if route.auth != "NONE" and route.auth not in api.authorizers:
@@ -1021,8 +1037,10 @@ def load_stack_model(  # noqa: PLR0912, PLR0915
             continue
         try:
             outputs[oname] = r.resolve(o.get("Value"))
-        except TemplateError:
-            continue
+        except TemplateError as exc:
+            unsupported.append(f"Output {oname}: {exc}")
+    if len(apis) > 1:
+        raise TemplateError(f"one REST API is emulated; the template has {len(apis)}: {', '.join(apis)}")
 
     return StackModel(
         template_path=tpath,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,96 @@ def test_project_template_loads() -> None:
     assert m.state_machine is not None
     assert all(f.layers for f in m.functions.values())
     assert m.api.default_authorizer in m.api.authorizers
+
+
+def _template(tmp_path: Path, text: str) -> Path:
+    """A small SAM template in tmp_path, with local directories fn/, a/ and b/ for code and layers."""
+    for d in ("fn", "a", "b"):
+        (tmp_path / d).mkdir(exist_ok=True)
+    tpl = tmp_path / "template.yaml"
+    tpl.write_text("Transform: AWS::Serverless-2016-10-31\n" + text)
+    return tpl
+
+
+FUNCTION = """
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn/
+      Handler: app.handler
+      Runtime: python3.11
+"""
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("!GetAtt Queue.NoSuchAttribute", "GetAtt Queue.NoSuchAttribute"),
+        ("!ImportValue shared-vpc-id", "Fn::ImportValue 'shared-vpc-id'"),
+    ],
+)
+def test_what_cannot_be_resolved_is_refused_by_name_never_a_placeholder(tmp_path: Path, value: str, named: str):
+    tpl = _template(
+        tmp_path,
+        "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n"
+        + FUNCTION
+        + f"      Environment: {{Variables: {{V: {value}}}}}\n",
+    )
+    with pytest.raises(TemplateError, match=re.escape(named)):
+        load_stack_model(tpl)
+
+
+def test_an_output_that_cannot_be_resolved_is_reported(tmp_path: Path) -> None:
+    tpl = _template(
+        tmp_path,
+        "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n"
+        + FUNCTION
+        + "Outputs:\n  Odd: {Value: !GetAtt Queue.NoSuchAttribute}\n  Url: {Value: !Ref Queue}\n",
+    )
+    model = load_stack_model(tpl)
+    assert set(model.outputs) == {"Url"}
+    assert any(u.startswith("Output Odd: GetAtt Queue.NoSuchAttribute") for u in model.unsupported)
+
+
+API = """
+  {name}:
+    Type: AWS::Serverless::Api
+    Properties: {{StageName: api}}
+"""
+
+
+def _api_event(name: str, path: str, api: str) -> str:
+    return f"        {name}:\n          Type: Api\n          Properties: {{Path: {path}, Method: GET{api}}}\n"
+
+
+def test_routes_attach_to_the_api_they_name(tmp_path: Path) -> None:
+    implicit = _template(tmp_path, "Resources:" + FUNCTION + "      Events:\n" + _api_event("E", "/x", ""))
+    assert [(r.path, r.api) for r in load_stack_model(implicit).routes] == [("/x", "ServerlessRestApi")]
+    tmp = tmp_path / "two"
+    tmp.mkdir()
+    two_apis = _template(
+        tmp,
+        "Resources:"
+        + API.format(name="One")
+        + API.format(name="Two")
+        + FUNCTION
+        + "      Events:\n"
+        + _api_event("E1", "/one", ", RestApiId: !Ref One")
+        + _api_event("E2", "/two", ", RestApiId: !Ref Two"),
+    )
+    with pytest.raises(TemplateError, match="one REST API is emulated; the template has 2: One, Two"):
+        load_stack_model(two_apis)
+
+
+@pytest.mark.parametrize("api", [", RestApiId: !Ref Queue", ", RestApiId: some-api-id"])
+def test_a_route_to_something_that_is_no_api_of_the_template_is_refused(tmp_path: Path, api: str) -> None:
+    tpl = _template(
+        tmp_path,
+        "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n"
+        + API.format(name="Api")
+        + FUNCTION
+        + "      Events:\n"
+        + _api_event("E", "/x", api),
+    )
+    with pytest.raises(TemplateError, match="RestApiId"):
+        load_stack_model(tpl)
