@@ -8,9 +8,10 @@ in as ``physical_overrides`` on a second pass, once the resources exist.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -421,13 +422,9 @@ class Resolver:
         v = self.resolve(v)
         return v is True or str(v).lower() == "true"
 
-    def ref(self, name: str) -> Any:  # noqa: PLR0911
-        if name in PSEUDO_PARAMS:
-            return PSEUDO_PARAMS[name]
-        if name == "AWS::NoValue":
-            return NO_VALUE
-        if name == "AWS::NotificationARNs":
-            return []
+    def ref(self, name: str) -> Any:
+        if name in _PSEUDO_REFS:
+            return _PSEUDO_REFS[name]
         if name in self.params:
             return self.params[name]
         if name not in self.resources:
@@ -436,72 +433,36 @@ class Resolver:
             return self.overrides[name]
         if not self.resource_enabled(name):
             raise TemplateError(f"Ref to {name}, whose Condition is false")
-        t = self.rtype(name)
-        pname = self.physical_name(name)
-        if t == "AWS::SQS::Queue":
-            return f"{self.endpoint}/{ACCOUNT_ID}/{pname}"
-        if t in ("AWS::SNS::Topic", "AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
-            return self.arn(name)
-        if t == "AWS::SecretsManager::Secret":
-            return self.arn(name)
-        if t in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
-            props = self.resources[name].get("Properties") or {}
-            uri = props.get("ContentUri") or props.get("Content") or "."
-            return str((self.root / str(self.resolve(uri))).resolve())
-        if t in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi"):
-            return REST_API_ID
-        return pname
+        return _REF_BY_TYPE.get(self.rtype(name), Resolver.physical_name)(self, name)
 
-    def arn(self, name: str) -> str:  # noqa: PLR0911
+    def arn(self, name: str) -> str:
         t = self.rtype(name)
-        pname = self.physical_name(name)
-        if t == "AWS::DynamoDB::Table":
-            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{pname}"
-        if t == "AWS::SQS::Queue":
-            return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{pname}"
-        if t == "AWS::SNS::Topic":
-            return f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{pname}"
-        if t in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
-            return f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{pname}"
-        if t in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
-            return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{pname}"
-        if t == "AWS::SecretsManager::Secret":
-            return self.overrides.get(name) or f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{pname}"
-        return f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{pname}"
+        if t == "AWS::SecretsManager::Secret" and self.overrides.get(name):
+            return self.overrides[name]  # the emulator's ARN, which ends in a random suffix
+        arn_format = _ARN_FORMATS.get(t, "arn:aws:local:{region}:{account}:{name}")
+        return arn_format.format(region=REGION, account=ACCOUNT_ID, name=self.physical_name(name))
 
-    def get_att(self, name: str, attr: str) -> Any:  # noqa: PLR0911, PLR0912
+    def get_att(self, name: str, attr: str) -> Any:
         key = f"{name}.{attr}"
         if key in self.overrides:
             return self.overrides[key]
         if name not in self.resources:
             raise TemplateError(f"GetAtt of unknown resource {name}")
-        t = self.rtype(name)
-        pname = self.physical_name(name)
         if attr == "Arn":
             return self.arn(name)
-        if t == "AWS::DynamoDB::Table" and attr == "StreamArn":
-            # Placeholder until the table exists; the stack passes the real one on the second pass.
-            return f"{self.arn(name)}/stream/pending"
-        if t == "AWS::SQS::Queue":
-            if attr == "QueueName":
-                return pname
-            if attr == "QueueUrl":
-                return self.ref(name)
-        if t == "AWS::SNS::Topic":
-            if attr == "TopicName":
-                return pname
-            if attr == "TopicArn":
-                return self.arn(name)
-        if t in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine") and attr == "Name":
-            return pname
-        if t in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi") and attr == "RootResourceId":
-            return "root"
-        if t == "AWS::SecretsManager::Secret" and attr == "Id":
-            return self.arn(name)
-        raise TemplateError(f"GetAtt {name}.{attr} ({t}): not emulated locally")
+        t = self.rtype(name)
+        attribute = _GET_ATT.get((t, attr))
+        if attribute is None:
+            raise TemplateError(f"GetAtt {name}.{attr} ({t}): not emulated locally")
+        return attribute(self, name)
+
+    def layer_path(self, name: str) -> str:
+        props = self.resources[name].get("Properties") or {}
+        uri = props.get("ContentUri") or props.get("Content") or "."
+        return str((self.root / str(self.resolve(uri))).resolve())
 
     # -- intrinsic functions
-    def resolve(self, node: Any) -> Any:  # noqa: PLR0911, PLR0912
+    def resolve(self, node: Any) -> Any:
         if isinstance(node, list):
             out = [self.resolve(v) for v in node]
             return [v for v in out if v is not NO_VALUE]
@@ -509,51 +470,10 @@ class Resolver:
             return node
         if len(node) == 1:
             ((key, arg),) = node.items()
-            if key == "Ref":
-                return self.ref(str(arg))
-            if key == "Condition" and isinstance(arg, str):
-                return self.condition(arg)
-            if key == "Fn::GetAtt":
-                parts = arg.split(".", 1) if isinstance(arg, str) else [self.resolve(a) for a in arg]
-                return self.get_att(str(parts[0]), ".".join(str(p) for p in parts[1:]))
-            if key == "Fn::Sub":
-                return self._sub(arg)
-            if key == "Fn::If":
-                cond, yes, no = arg
-                return self.resolve(yes if self.condition(cond) else no)
-            if key == "Fn::Equals":
-                a, b = (self.resolve(x) for x in arg)
-                return str(a) == str(b) if not isinstance(a, list | dict) else a == b
-            if key == "Fn::Not":
-                return not self.resolve(arg[0])
-            if key == "Fn::And":
-                return all(self.resolve(x) for x in arg)
-            if key == "Fn::Or":
-                return any(self.resolve(x) for x in arg)
-            if key == "Fn::Join":
-                sep, items = arg
-                return str(self.resolve(sep)).join(str(v) for v in self.resolve(items))
-            if key == "Fn::Select":
-                idx, items = arg
-                return self.resolve(items)[int(self.resolve(idx))]
-            if key == "Fn::Split":
-                sep, s = arg
-                return str(self.resolve(s)).split(str(self.resolve(sep)))
-            if key == "Fn::GetAZs":
-                return [f"{REGION}a", f"{REGION}b", f"{REGION}c"]
-            if key == "Fn::FindInMap":
-                m, k1, k2 = (self.resolve(x) for x in arg)
-                return self.template["Mappings"][m][k1][k2]
-            if key == "Fn::Base64":
-                import base64
-
-                return base64.b64encode(str(self.resolve(arg)).encode()).decode()
-            if key == "Fn::ToJsonString":
-                return json.dumps(self.resolve(arg))
-            if key == "Fn::Length":
-                return len(self.resolve(arg))
-            if key == "Fn::ImportValue":
-                raise TemplateError(f"Fn::ImportValue {self.resolve(arg)!r}: another stack's export, not emulated")
+            intrinsic = _INTRINSICS.get(key)
+            # {"Condition": name} inside a property is a condition; a property named Condition holding a map is not.
+            if intrinsic is not None and (key != "Condition" or isinstance(arg, str)):
+                return intrinsic(self, arg)
         out_d: dict[str, Any] = {}
         for k, v in node.items():
             rv = self.resolve(v)
@@ -561,7 +481,7 @@ class Resolver:
                 out_d[k] = rv
         return out_d
 
-    def _sub(self, arg: Any) -> str:
+    def sub(self, arg: Any) -> str:
         if isinstance(arg, list):
             text, variables = arg[0], {k: self.resolve(v) for k, v in (arg[1] or {}).items()}
         else:
@@ -593,6 +513,111 @@ def _merge_globals(glob: dict[str, Any], props: dict[str, Any]) -> dict[str, Any
         else:
             out[k] = v
     return out
+
+
+_PSEUDO_REFS: dict[str, Any] = {**PSEUDO_PARAMS, "AWS::NoValue": NO_VALUE, "AWS::NotificationARNs": []}
+
+_STATE_MACHINES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
+_APIS = ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi")
+
+# What Ref answers per resource type (the physical name when the type is not listed).
+_REF_BY_TYPE: dict[str, Callable[[Resolver, str], Any]] = {
+    "AWS::SQS::Queue": lambda r, name: f"{r.endpoint}/{ACCOUNT_ID}/{r.physical_name(name)}",
+    "AWS::SNS::Topic": Resolver.arn,
+    "AWS::SecretsManager::Secret": Resolver.arn,
+    "AWS::Serverless::LayerVersion": Resolver.layer_path,
+    "AWS::Lambda::LayerVersion": Resolver.layer_path,
+    **dict.fromkeys(_STATE_MACHINES, Resolver.arn),
+    **dict.fromkeys(_APIS, lambda r, name: REST_API_ID),
+}
+
+_ARN_FORMATS = {
+    "AWS::DynamoDB::Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    "AWS::SQS::Queue": "arn:aws:sqs:{region}:{account}:{name}",
+    "AWS::SNS::Topic": "arn:aws:sns:{region}:{account}:{name}",
+    "AWS::Serverless::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "AWS::Lambda::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "AWS::SecretsManager::Secret": "arn:aws:secretsmanager:{region}:{account}:secret:{name}",
+    **dict.fromkeys(_STATE_MACHINES, "arn:aws:states:{region}:{account}:stateMachine:{name}"),
+}
+
+# The attributes GetAtt knows besides Arn; any other is refused by name.
+_GET_ATT: dict[tuple[str, str], Callable[[Resolver, str], Any]] = {
+    # A placeholder until the table exists; the stack passes the real one on the second pass.
+    ("AWS::DynamoDB::Table", "StreamArn"): lambda r, name: f"{r.arn(name)}/stream/pending",
+    ("AWS::SQS::Queue", "QueueName"): Resolver.physical_name,
+    ("AWS::SQS::Queue", "QueueUrl"): Resolver.ref,
+    ("AWS::SNS::Topic", "TopicName"): Resolver.physical_name,
+    ("AWS::SNS::Topic", "TopicArn"): Resolver.arn,
+    ("AWS::SecretsManager::Secret", "Id"): Resolver.arn,
+    **{(t, "Name"): Resolver.physical_name for t in _STATE_MACHINES},
+    **{(t, "RootResourceId"): (lambda r, name: "root") for t in _APIS},
+}
+
+
+def _get_att(r: Resolver, arg: Any) -> Any:
+    parts = arg.split(".", 1) if isinstance(arg, str) else [r.resolve(a) for a in arg]
+    return r.get_att(str(parts[0]), ".".join(str(p) for p in parts[1:]))
+
+
+def _if(r: Resolver, arg: Any) -> Any:
+    condition, yes, no = arg
+    return r.resolve(yes if r.condition(condition) else no)
+
+
+def _equals(r: Resolver, arg: Any) -> bool:
+    a, b = (r.resolve(x) for x in arg)
+    return str(a) == str(b) if not isinstance(a, list | dict) else bool(a == b)
+
+
+def _join(r: Resolver, arg: Any) -> str:
+    separator, items = arg
+    return str(r.resolve(separator)).join(str(v) for v in r.resolve(items))
+
+
+def _select(r: Resolver, arg: Any) -> Any:
+    index, items = arg
+    return r.resolve(items)[int(r.resolve(index))]
+
+
+def _split(r: Resolver, arg: Any) -> list[str]:
+    separator, text = arg
+    return str(r.resolve(text)).split(str(r.resolve(separator)))
+
+
+def _find_in_map(r: Resolver, arg: Any) -> Any:
+    name, first, second = (r.resolve(x) for x in arg)
+    return r.template["Mappings"][name][first][second]
+
+
+def _base64(r: Resolver, arg: Any) -> str:
+    return base64.b64encode(str(r.resolve(arg)).encode()).decode()
+
+
+def _import_value(r: Resolver, arg: Any) -> Any:
+    raise TemplateError(f"Fn::ImportValue {r.resolve(arg)!r}: another stack's export, not emulated")
+
+
+_INTRINSICS: dict[str, Callable[[Resolver, Any], Any]] = {
+    "Ref": lambda r, arg: r.ref(str(arg)),
+    "Condition": lambda r, arg: r.condition(arg),
+    "Fn::GetAtt": _get_att,
+    "Fn::Sub": lambda r, arg: r.sub(arg),
+    "Fn::If": _if,
+    "Fn::Equals": _equals,
+    "Fn::Not": lambda r, arg: not r.resolve(arg[0]),
+    "Fn::And": lambda r, arg: all(r.resolve(x) for x in arg),
+    "Fn::Or": lambda r, arg: any(r.resolve(x) for x in arg),
+    "Fn::Join": _join,
+    "Fn::Select": _select,
+    "Fn::Split": _split,
+    "Fn::GetAZs": lambda r, arg: [f"{REGION}a", f"{REGION}b", f"{REGION}c"],
+    "Fn::FindInMap": _find_in_map,
+    "Fn::Base64": _base64,
+    "Fn::ToJsonString": lambda r, arg: json.dumps(r.resolve(arg)),
+    "Fn::Length": lambda r, arg: len(r.resolve(arg)),
+    "Fn::ImportValue": _import_value,
+}
 
 
 def _as_int(v: Any, default: int) -> int:
