@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -620,6 +620,12 @@ _INTRINSICS: dict[str, Callable[[Resolver, Any], Any]] = {
 }
 
 
+def _with_globals(template: dict[str, Any], rtype: str, props: dict[str, Any]) -> dict[str, Any]:
+    section = {"AWS::Serverless::Function": "Function", "AWS::Serverless::Api": "Api"}.get(rtype)
+    glob = ((template.get("Globals") or {}).get(section) or {}) if section else {}
+    return _merge_globals(glob, props) if section else props
+
+
 def _as_int(v: Any, default: int) -> int:
     if v is None or v is NO_VALUE:
         return default
@@ -637,17 +643,6 @@ def _strip_quotes(v: Any) -> str:
     return s
 
 
-_EMULATED_TYPES = {
-    "AWS::Serverless::Function",
-    "AWS::Serverless::LayerVersion",
-    "AWS::Serverless::Api",
-    "AWS::Serverless::StateMachine",
-    "AWS::DynamoDB::Table",
-    "AWS::SQS::Queue",
-    "AWS::SNS::Topic",
-    "AWS::SNS::Subscription",
-    "AWS::SecretsManager::Secret",
-}
 _NOT_ENFORCED_TYPES = {
     "AWS::SQS::QueuePolicy": "queue policy (IAM is not enforced locally)",
     "AWS::SNS::TopicPolicy": "topic policy (IAM is not enforced locally)",
@@ -659,7 +654,424 @@ _NOT_ENFORCED_TYPES = {
 }
 
 
-def load_stack_model(  # noqa: PLR0912, PLR0915
+@dataclass
+class _Build:
+    """What the builders fill in, one resource at a time, before the links between resources are made."""
+
+    r: Resolver
+    root: Path
+    unsupported: list[str] = field(default_factory=list)
+    functions: dict[str, FunctionModel] = field(default_factory=dict)
+    tables: dict[str, TableModel] = field(default_factory=dict)
+    queues: dict[str, QueueModel] = field(default_factory=dict)
+    topics: dict[str, TopicModel] = field(default_factory=dict)
+    subscriptions: dict[str, SubscriptionModel] = field(default_factory=dict)
+    secrets: dict[str, SecretModel] = field(default_factory=dict)
+    state_machines: dict[str, StateMachineModel] = field(default_factory=dict)
+    apis: dict[str, ApiModel] = field(default_factory=dict)
+    layers: dict[str, Path] = field(default_factory=dict)
+    routes: list[ApiRoute] = field(default_factory=list)
+    traced: list[str] = field(default_factory=list)
+
+    def report(self, where: str, props: Mapping[str, Any], features: Iterable[str], prefix: str = "") -> None:
+        """Name each of ``features`` that ``props`` sets: the local stack does not emulate it."""
+        self.unsupported.extend(f"{where}: {prefix}{f}" for f in features if f in props)
+
+
+# --------------------------------------------------------------------------- builders, one per resource type
+
+
+def _build_layer(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    b.layers[lid] = Path(b.r.ref(lid))
+
+
+_FUNCTION_FEATURES_NOT_EMULATED = (
+    "ReservedConcurrentExecutions",
+    "ProvisionedConcurrencyConfig",
+    "VpcConfig",
+    "DeadLetterQueue",
+    "EventInvokeConfig",
+    "AutoPublishAlias",
+    "DeploymentPreference",
+    "FunctionUrlConfig",
+    "SnapStart",
+    "EphemeralStorage",
+)
+
+
+def _build_function(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    layer_dirs = []
+    for layer in props.get("Layers") or []:
+        if Path(str(layer)).is_dir():
+            layer_dirs.append(Path(str(layer)))
+        else:
+            b.unsupported.append(f"{lid}: layer {layer} is not a local layer of the template")
+    fn = FunctionModel(
+        logical_id=lid,
+        name=b.r.physical_name(lid),
+        arn=b.r.arn(lid),
+        code_uri=(b.root / str(props.get("CodeUri", "."))).resolve(),
+        handler=str(props.get("Handler", "")),
+        runtime=str(props.get("Runtime", "python3.11")),
+        timeout=_as_int(props.get("Timeout"), 3),
+        memory=_as_int(props.get("MemorySize"), 128),
+        env={k: str(v) for k, v in ((props.get("Environment") or {}).get("Variables") or {}).items()},
+        layers=layer_dirs,
+    )
+    if props.get("Tracing") and str(props["Tracing"]) != "PassThrough":
+        b.traced.append(lid)
+    b.report(lid, props, _FUNCTION_FEATURES_NOT_EMULATED)
+    for ename, ev in (props.get("Events") or {}).items():
+        event_builder = _EVENT_BUILDERS.get(ev.get("Type"))
+        if event_builder is None:
+            b.unsupported.append(f"{lid}.{ename}: event type {ev.get('Type')} not emulated")
+        else:
+            event_builder(b, fn, ename, ev.get("Properties") or {}, raw)
+    b.functions[lid] = fn
+
+
+def _api_event(b: _Build, fn: FunctionModel, ename: str, ep: dict[str, Any], raw: dict[str, Any]) -> None:
+    auth = (ep.get("Auth") or {}).get("Authorizer")
+    b.routes.append(
+        ApiRoute(
+            method=str(ep.get("Method", "ANY")).upper(),
+            path=str(ep.get("Path", "/")),
+            function=fn.logical_id,
+            auth=str(auth) if auth else "",
+            api=_route_api(fn.logical_id, ename, raw),
+        )
+    )
+
+
+def _sqs_event(b: _Build, fn: FunctionModel, ename: str, ep: dict[str, Any], raw: dict[str, Any]) -> None:
+    fn.sqs_events.append(
+        SqsEventSource(
+            name=ename,
+            queue="",
+            queue_arn=str(ep.get("Queue")),
+            batch_size=_as_int(ep.get("BatchSize"), 10),
+            report_batch_item_failures="ReportBatchItemFailures" in (ep.get("FunctionResponseTypes") or []),
+            maximum_batching_window=_as_int(ep.get("MaximumBatchingWindowInSeconds"), 0),
+            enabled=_as_bool(ep.get("Enabled", True)),
+        )
+    )
+    b.report(f"{fn.logical_id}.{ename}", ep, ("FilterCriteria", "ScalingConfig"), prefix="SQS event ")
+
+
+def _stream_event(b: _Build, fn: FunctionModel, ename: str, ep: dict[str, Any], raw: dict[str, Any]) -> None:
+    where = f"{fn.logical_id}.{ename}"
+    dest = ((ep.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+    fn.stream_events.append(
+        StreamEventSource(
+            name=ename,
+            table="",
+            stream_arn=str(ep.get("Stream")),
+            starting_position=str(ep.get("StartingPosition", "LATEST")),
+            batch_size=_as_int(ep.get("BatchSize"), 100),
+            maximum_retry_attempts=_as_int(ep.get("MaximumRetryAttempts"), -1),
+            bisect_on_error=_as_bool(ep.get("BisectBatchOnFunctionError", False)),
+            report_batch_item_failures="ReportBatchItemFailures" in (ep.get("FunctionResponseTypes") or []),
+            on_failure_destination=str(dest) if dest else None,
+            enabled=_as_bool(ep.get("Enabled", True)),
+            filters=parse_filter_criteria(ep["FilterCriteria"], where) if "FilterCriteria" in ep else [],
+        )
+    )
+    b.report(where, ep, ("ParallelizationFactor", "TumblingWindowInSeconds"), prefix="stream event ")
+    if _as_int(ep.get("MaximumBatchingWindowInSeconds"), 0):
+        b.unsupported.append(f"{where}: MaximumBatchingWindowInSeconds (invokes at once)")
+
+
+_EVENT_BUILDERS: dict[Any, Callable[[_Build, FunctionModel, str, dict[str, Any], dict[str, Any]], None]] = {
+    "Api": _api_event,
+    "SQS": _sqs_event,
+    "DynamoDB": _stream_event,
+}
+
+
+def _build_table(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    ttl = props.get("TimeToLiveSpecification") or {}
+    pt = props.get("ProvisionedThroughput")
+    b.tables[lid] = TableModel(
+        logical_id=lid,
+        name=b.r.physical_name(lid),
+        arn=b.r.arn(lid),
+        key_schema=props.get("KeySchema") or [],
+        attribute_definitions=props.get("AttributeDefinitions") or [],
+        billing_mode=str(props.get("BillingMode", "PROVISIONED" if pt else "PAY_PER_REQUEST")),
+        stream_view_type=(props.get("StreamSpecification") or {}).get("StreamViewType"),
+        ttl_attribute=ttl.get("AttributeName") if _as_bool(ttl.get("Enabled", False)) else None,
+        global_secondary_indexes=props.get("GlobalSecondaryIndexes") or [],
+        local_secondary_indexes=props.get("LocalSecondaryIndexes") or [],
+        provisioned_throughput={k: int(v) for k, v in pt.items()} if pt else None,
+    )
+    if _as_bool((props.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")):
+        b.unsupported.append(f"{lid}: PointInTimeRecovery")
+    if _as_bool(props.get("DeletionProtectionEnabled", False)):
+        b.unsupported.append(f"{lid}: DeletionProtectionEnabled")
+    if _as_bool((props.get("SSESpecification") or {}).get("SSEEnabled")):
+        b.unsupported.append(f"{lid}: SSESpecification (no encryption locally)")
+    b.report(
+        lid, props, ("KinesisStreamSpecification", "ContributorInsightsSpecification", "ImportSourceSpecification")
+    )
+
+
+_QUEUE_ATTRIBUTES = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "ReceiveMessageWaitTimeSeconds",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+)
+
+
+def _redrive_policy(props: dict[str, Any]) -> RedrivePolicy | None:
+    rp = props.get("RedrivePolicy")
+    if not rp:
+        return None
+    if isinstance(rp, str):
+        rp = json.loads(rp)
+    dlq_arn = str(rp["deadLetterTargetArn"])
+    count = int(str(rp["maxReceiveCount"]))
+    return RedrivePolicy(dead_letter_queue=dlq_arn, dead_letter_arn=dlq_arn, max_receive_count=count)
+
+
+def _attribute(v: Any) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def _build_queue(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    attrs = {k: _attribute(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
+    if _as_bool(props.get("SqsManagedSseEnabled")):
+        b.unsupported.append(f"{lid}: SqsManagedSseEnabled (no encryption locally)")
+    if "KmsMasterKeyId" in props:
+        b.unsupported.append(f"{lid}: KmsMasterKeyId (no encryption locally)")
+    b.report(lid, props, ("RedriveAllowPolicy",))
+    b.queues[lid] = QueueModel(
+        logical_id=lid,
+        name=b.r.physical_name(lid),
+        arn=b.r.arn(lid),
+        url=str(b.r.ref(lid)),
+        attributes=attrs,
+        redrive=_redrive_policy(props),
+    )
+
+
+def _build_topic(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    attrs: dict[str, str] = {}
+    if "DisplayName" in props:
+        attrs["DisplayName"] = str(props["DisplayName"])
+    for flag in ("FifoTopic", "ContentBasedDeduplication"):
+        if _as_bool(props.get(flag)):
+            attrs[flag] = "true"
+    if "KmsMasterKeyId" in props:
+        b.unsupported.append(f"{lid}: KmsMasterKeyId (no encryption locally)")
+    b.topics[lid] = TopicModel(lid, b.r.physical_name(lid), b.r.arn(lid), attrs)
+    for i, s in enumerate(props.get("Subscription") or []):
+        sid = f"{lid}Subscription{i}"
+        b.subscriptions[sid] = SubscriptionModel(
+            sid, b.r.arn(lid), str(s["Protocol"]), str(s["Endpoint"]), None, None, False
+        )
+
+
+def _build_subscription(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    fp = props.get("FilterPolicy")
+    b.subscriptions[lid] = SubscriptionModel(
+        logical_id=lid,
+        topic_arn=str(props["TopicArn"]),
+        protocol=str(props["Protocol"]),
+        endpoint=str(props.get("Endpoint", "")),
+        filter_policy=json.loads(fp) if isinstance(fp, str) else fp,
+        filter_policy_scope=props.get("FilterPolicyScope"),
+        raw_message_delivery=_as_bool(props.get("RawMessageDelivery", False)),
+    )
+    if props.get("RedrivePolicy"):
+        b.unsupported.append(f"{lid}: subscription RedrivePolicy")
+
+
+def _build_secret(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    b.secrets[lid] = SecretModel(
+        logical_id=lid,
+        name=b.r.physical_name(lid),
+        arn=b.r.arn(lid),
+        secret_string=props.get("SecretString"),
+        generate="GenerateSecretString" in props,
+        description=str(props.get("Description", "")),
+    )
+
+
+def _build_state_machine(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    if "DefinitionUri" in props:
+        text = (b.root / str(props["DefinitionUri"])).read_text(encoding="utf-8")
+    else:
+        text = json.dumps(props.get("Definition") or {})
+    for k, v in (props.get("DefinitionSubstitutions") or {}).items():
+        text = text.replace("${" + k + "}", str(v))
+    try:
+        definition = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TemplateError(f"{lid}: definition is not JSON after substitutions: {exc}") from exc
+    b.state_machines[lid] = StateMachineModel(
+        lid, b.r.physical_name(lid), b.r.arn(lid), str(props.get("Type", "STANDARD")), definition
+    )
+    if _as_bool((props.get("Tracing") or {}).get("Enabled")):
+        b.unsupported.append(f"{lid}: Tracing (no X-Ray locally)")
+    if props.get("Logging"):
+        b.unsupported.append(f"{lid}: Logging")
+    if props.get("Events"):
+        b.unsupported.append(f"{lid}: Events (state machine triggers)")
+
+
+def _authorizer(b: _Build, lid: str, name: str, a: dict[str, Any]) -> AuthorizerModel:
+    fn_arn = str(a.get("FunctionArn", ""))
+    functions = (k for k in b.r.resources if b.r.resource_enabled(k) and b.r.rtype(k) == "AWS::Serverless::Function")
+    payload_type = str(a.get("FunctionPayloadType", "TOKEN"))
+    if payload_type != "TOKEN":
+        b.unsupported.append(f"{lid}: authorizer {name} payload type {payload_type} (only TOKEN)")
+    if "UserPoolArn" in a:
+        b.unsupported.append(f"{lid}: Cognito authorizer {name}")
+    identity = a.get("Identity") or {}
+    return AuthorizerModel(
+        name=name,
+        function=next((k for k in functions if b.r.arn(k) == fn_arn), fn_arn),
+        payload_type=payload_type,
+        identity_header=str(identity.get("Header", "Authorization")),
+        ttl=_as_int(identity.get("ReauthorizeEvery"), 300),
+    )
+
+
+def _gateway_response(g: dict[str, Any]) -> GatewayResponse:
+    headers = {k: _strip_quotes(v) for k, v in ((g.get("ResponseParameters") or {}).get("Headers") or {}).items()}
+    templates = g.get("ResponseTemplates") or {}
+    body = templates.get("application/json") or next(iter(templates.values()), "")
+    return GatewayResponse(status=_as_int(g.get("StatusCode"), 0), headers=headers, body=str(body))
+
+
+_API_FEATURES_NOT_EMULATED = (
+    "Cors",
+    "CacheClusterEnabled",
+    "AccessLogSetting",
+    "Domain",
+    "UsagePlan",
+    "BinaryMediaTypes",
+    "DefinitionBody",
+    "DefinitionUri",
+    "EndpointConfiguration",
+    "Models",
+    "CanarySetting",
+)
+
+
+def _build_api(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    auth = props.get("Auth") or {}
+    compression = props.get("MinimumCompressionSize")
+    b.apis[lid] = ApiModel(
+        logical_id=lid,
+        stage_name=str(props.get("StageName", "Prod")),
+        routes=[],
+        default_authorizer=auth.get("DefaultAuthorizer"),
+        authorizers={name: _authorizer(b, lid, name, a) for name, a in (auth.get("Authorizers") or {}).items()},
+        gateway_responses={name: _gateway_response(g) for name, g in (props.get("GatewayResponses") or {}).items()},
+        minimum_compression_size=_as_int(compression, 0) if "MinimumCompressionSize" in props else None,
+    )
+    if _as_bool(props.get("TracingEnabled")):
+        b.unsupported.append(f"{lid}: TracingEnabled (no X-Ray locally)")
+    if props.get("MethodSettings"):
+        b.unsupported.append(f"{lid}: MethodSettings (throttling, metrics)")
+    b.report(lid, props, _API_FEATURES_NOT_EMULATED)
+    if auth.get("ResourcePolicy") or auth.get("ApiKeyRequired") or auth.get("UsagePlan"):
+        b.unsupported.append(f"{lid}: Auth resource policy / API keys / usage plan")
+
+
+_BUILDERS: dict[str, Callable[[_Build, str, dict[str, Any], dict[str, Any]], None]] = {
+    "AWS::Serverless::LayerVersion": _build_layer,
+    "AWS::Serverless::Function": _build_function,
+    "AWS::Serverless::Api": _build_api,
+    "AWS::Serverless::StateMachine": _build_state_machine,
+    "AWS::DynamoDB::Table": _build_table,
+    "AWS::SQS::Queue": _build_queue,
+    "AWS::SNS::Topic": _build_topic,
+    "AWS::SNS::Subscription": _build_subscription,
+    "AWS::SecretsManager::Secret": _build_secret,
+}
+_EMULATED_TYPES = set(_BUILDERS)
+
+
+# --------------------------------------------------------------------------- links between resources
+
+
+def _link_event_sources(b: _Build) -> None:
+    table_by_stream = {str(b.r.get_att(lid, "StreamArn")): lid for lid in b.tables}
+    for fn in b.functions.values():
+        for sq in fn.sqs_events:
+            q = next((q for q in b.queues.values() if q.arn == sq.queue_arn), None)
+            if q is None:
+                raise TemplateError(f"{fn.logical_id}.{sq.name}: queue {sq.queue_arn} is not in the template")
+            sq.queue = q.logical_id
+        for st in fn.stream_events:
+            tl = table_by_stream.get(st.stream_arn) or next(
+                (t.logical_id for t in b.tables.values() if st.stream_arn.startswith(t.arn + "/stream/")), None
+            )
+            if tl is None:
+                raise TemplateError(f"{fn.logical_id}.{st.name}: stream {st.stream_arn} is not in the template")
+            st.table = tl
+    for q in b.queues.values():
+        if q.redrive:
+            dlq = next((d for d in b.queues.values() if d.arn == q.redrive.dead_letter_arn), None)
+            if dlq is not None:
+                q.redrive.dead_letter_queue = dlq.logical_id
+
+
+def _link_routes(b: _Build) -> None:
+    if any(route.api == IMPLICIT_API for route in b.routes) and IMPLICIT_API not in b.apis:
+        b.apis[IMPLICIT_API] = ApiModel(IMPLICIT_API, "Prod", [], None, {}, {})
+    for route in b.routes:
+        where = f"{route.function}: route {route.method} {route.path}"
+        if route.api not in b.apis:
+            raise TemplateError(f"{where}: RestApiId {route.api} is not an AWS::Serverless::Api of the template")
+        api = b.apis[route.api]
+        if not route.auth:
+            route.auth = api.default_authorizer or "NONE"
+        if route.auth != "NONE" and route.auth not in api.authorizers:
+            raise TemplateError(f"{where}: unknown authorizer {route.auth}")
+        api.routes.append(route)
+        b.functions[route.function].api_events.append(route)
+    if len(b.apis) > 1:
+        raise TemplateError(f"one REST API is emulated; the template has {len(b.apis)}: {', '.join(b.apis)}")
+
+
+def _report_template_wide(b: _Build, template: dict[str, Any]) -> None:
+    """What the template asks of every resource, or of the stack, that the local stack does not do."""
+    r = b.r
+    if b.traced:
+        b.unsupported.append(f"Tracing (X-Ray) of {', '.join(b.traced)} (no X-Ray locally)")
+    architectures = ((template.get("Globals") or {}).get("Function") or {}).get("Architectures")
+    if architectures:
+        b.unsupported.append(f"Globals.Function.Architectures {architectures} (runs on the host's CPU)")
+    enabled = [(lid, res) for lid, res in r.resources.items() if r.resource_enabled(lid)]
+    for lid, res in enabled:
+        b.unsupported.extend(f"{lid}: {f} {res[f]}" for f in ("DeletionPolicy", "UpdateReplacePolicy") if f in res)
+    with_policies = [lid for lid, res in enabled if (res.get("Properties") or {}).get("Policies") is not None]
+    if with_policies:
+        b.unsupported.append(f"Policies of {', '.join(with_policies)} (IAM is not enforced locally)")
+
+
+def _outputs(b: _Build, template: dict[str, Any]) -> dict[str, Any]:
+    outputs: dict[str, Any] = {}
+    for name, o in (template.get("Outputs") or {}).items():
+        if o.get("Condition") and not b.r.condition(o["Condition"]):
+            continue
+        try:
+            outputs[name] = b.r.resolve(o.get("Value"))
+        except TemplateError as exc:
+            b.unsupported.append(f"Output {name}: {exc}")
+    return outputs
+
+
+def load_stack_model(
     path: str | Path = "template.yaml",
     parameter_overrides: Mapping[str, Any] | None = None,
     *,
@@ -672,416 +1084,41 @@ def load_stack_model(  # noqa: PLR0912, PLR0915
     the emulator assigned (e.g. ``{"OrdersTable.StreamArn": "arn:...", "JwtSecret": "arn:..."}``).
     """
     tpath = Path(path).resolve()
-    root = tpath.parent
     template = load_template(tpath)
-    r = Resolver(template, parameter_overrides or {}, endpoint, physical_overrides or {}, root)
-    unsupported: list[str] = []
+    r = Resolver(template, parameter_overrides or {}, endpoint, physical_overrides or {}, tpath.parent)
+    b = _Build(r, tpath.parent)
     skipped: list[str] = []
-    glob_fn: dict[str, Any] = (template.get("Globals") or {}).get("Function") or {}
-    glob_api: dict[str, Any] = (template.get("Globals") or {}).get("Api") or {}
-
-    functions: dict[str, FunctionModel] = {}
-    tables: dict[str, TableModel] = {}
-    queues: dict[str, QueueModel] = {}
-    topics: dict[str, TopicModel] = {}
-    subs: dict[str, SubscriptionModel] = {}
-    secrets: dict[str, SecretModel] = {}
-    machines: dict[str, StateMachineModel] = {}
-    apis: dict[str, ApiModel] = {}
-    layers: dict[str, Path] = {}
-    pending_routes: list[ApiRoute] = []
-    traced: list[str] = []
-
     for lid, res in r.resources.items():
         rtype = str(res.get("Type", ""))
         if not r.resource_enabled(lid):
             skipped.append(f"{lid} ({rtype}): Condition {res.get('Condition')} is false")
             continue
-        raw_props = res.get("Properties") or {}
-        if rtype == "AWS::Serverless::Function":
-            raw_props = _merge_globals(glob_fn, raw_props)
-        if rtype == "AWS::Serverless::Api":
-            raw_props = _merge_globals(glob_api, raw_props)
-        if rtype not in _EMULATED_TYPES:
+        builder = _BUILDERS.get(rtype)
+        if builder is None:
             what = _NOT_ENFORCED_TYPES.get(rtype, "unknown resource type, not emulated")
-            unsupported.append(f"{lid} ({rtype}): {what}")
+            b.unsupported.append(f"{lid} ({rtype}): {what}")
             continue
-        props = r.resolve(raw_props)
-
-        if rtype == "AWS::Serverless::LayerVersion":
-            layers[lid] = Path(r.ref(lid))
-        elif rtype == "AWS::Serverless::Function":
-            fname = r.physical_name(lid)
-            code_uri = (root / str(props.get("CodeUri", "."))).resolve()
-            env = {k: str(v) for k, v in ((props.get("Environment") or {}).get("Variables") or {}).items()}
-            layer_dirs = []
-            for layer in props.get("Layers") or []:
-                p = Path(str(layer))
-                if p.is_dir():
-                    layer_dirs.append(p)
-                else:
-                    unsupported.append(f"{lid}: layer {layer} is not a local layer of the template")
-            fn = FunctionModel(
-                logical_id=lid,
-                name=fname,
-                arn=r.arn(lid),
-                code_uri=code_uri,
-                handler=str(props.get("Handler", "")),
-                runtime=str(props.get("Runtime", "python3.11")),
-                timeout=_as_int(props.get("Timeout"), 3),
-                memory=_as_int(props.get("MemorySize"), 128),
-                env=env,
-                layers=layer_dirs,
-            )
-            if props.get("Tracing") and str(props["Tracing"]) != "PassThrough":
-                traced.append(lid)
-            for feature in (
-                "ReservedConcurrentExecutions",
-                "ProvisionedConcurrencyConfig",
-                "VpcConfig",
-                "DeadLetterQueue",
-                "EventInvokeConfig",
-                "AutoPublishAlias",
-                "DeploymentPreference",
-                "FunctionUrlConfig",
-                "SnapStart",
-                "EphemeralStorage",
-            ):
-                if feature in props:
-                    unsupported.append(f"{lid}: {feature}")
-            for ename, ev in (props.get("Events") or {}).items():
-                etype = ev.get("Type")
-                ep = ev.get("Properties") or {}
-                if etype == "Api":
-                    auth = (ep.get("Auth") or {}).get("Authorizer")
-                    api_id = _route_api(lid, ename, raw_props)
-                    pending_routes.append(
-                        ApiRoute(
-                            method=str(ep.get("Method", "ANY")).upper(),
-                            path=str(ep.get("Path", "/")),
-                            function=lid,
-                            auth=str(auth) if auth else "",
-                            api=api_id,
-                        )
-                    )
-                elif etype == "SQS":
-                    frt = ep.get("FunctionResponseTypes") or []
-                    fn.sqs_events.append(
-                        SqsEventSource(
-                            name=ename,
-                            queue="",
-                            queue_arn=str(ep.get("Queue")),
-                            batch_size=_as_int(ep.get("BatchSize"), 10),
-                            report_batch_item_failures="ReportBatchItemFailures" in frt,
-                            maximum_batching_window=_as_int(ep.get("MaximumBatchingWindowInSeconds"), 0),
-                            enabled=_as_bool(ep.get("Enabled", True)),
-                        )
-                    )
-                    for f in ("FilterCriteria", "ScalingConfig"):
-                        if f in ep:
-                            unsupported.append(f"{lid}.{ename}: SQS event {f}")
-                elif etype == "DynamoDB":
-                    frt = ep.get("FunctionResponseTypes") or []
-                    dest = ((ep.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-                    fn.stream_events.append(
-                        StreamEventSource(
-                            name=ename,
-                            table="",
-                            stream_arn=str(ep.get("Stream")),
-                            starting_position=str(ep.get("StartingPosition", "LATEST")),
-                            batch_size=_as_int(ep.get("BatchSize"), 100),
-                            maximum_retry_attempts=_as_int(ep.get("MaximumRetryAttempts"), -1),
-                            bisect_on_error=_as_bool(ep.get("BisectBatchOnFunctionError", False)),
-                            report_batch_item_failures="ReportBatchItemFailures" in frt,
-                            on_failure_destination=str(dest) if dest else None,
-                            enabled=_as_bool(ep.get("Enabled", True)),
-                            filters=(
-                                parse_filter_criteria(ep["FilterCriteria"], f"{lid}.{ename}")
-                                if "FilterCriteria" in ep
-                                else []
-                            ),
-                        )
-                    )
-                    for f in ("ParallelizationFactor", "TumblingWindowInSeconds"):
-                        if f in ep:
-                            unsupported.append(f"{lid}.{ename}: stream event {f}")
-                    if _as_int(ep.get("MaximumBatchingWindowInSeconds"), 0):
-                        unsupported.append(f"{lid}.{ename}: MaximumBatchingWindowInSeconds (invokes at once)")
-                else:
-                    unsupported.append(f"{lid}.{ename}: event type {etype} not emulated")
-            functions[lid] = fn
-        elif rtype == "AWS::DynamoDB::Table":
-            ttl = props.get("TimeToLiveSpecification") or {}
-            stream = props.get("StreamSpecification") or {}
-            pt = props.get("ProvisionedThroughput")
-            tables[lid] = TableModel(
-                logical_id=lid,
-                name=r.physical_name(lid),
-                arn=r.arn(lid),
-                key_schema=props.get("KeySchema") or [],
-                attribute_definitions=props.get("AttributeDefinitions") or [],
-                billing_mode=str(props.get("BillingMode", "PROVISIONED" if pt else "PAY_PER_REQUEST")),
-                stream_view_type=stream.get("StreamViewType"),
-                ttl_attribute=ttl.get("AttributeName") if _as_bool(ttl.get("Enabled", False)) else None,
-                global_secondary_indexes=props.get("GlobalSecondaryIndexes") or [],
-                local_secondary_indexes=props.get("LocalSecondaryIndexes") or [],
-                provisioned_throughput={k: int(v) for k, v in pt.items()} if pt else None,
-            )
-            if _as_bool((props.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")):
-                unsupported.append(f"{lid}: PointInTimeRecovery")
-            if _as_bool(props.get("DeletionProtectionEnabled", False)):
-                unsupported.append(f"{lid}: DeletionProtectionEnabled")
-            if _as_bool((props.get("SSESpecification") or {}).get("SSEEnabled")):
-                unsupported.append(f"{lid}: SSESpecification (no encryption locally)")
-            for f in ("KinesisStreamSpecification", "ContributorInsightsSpecification", "ImportSourceSpecification"):
-                if f in props:
-                    unsupported.append(f"{lid}: {f}")
-        elif rtype == "AWS::SQS::Queue":
-            attrs: dict[str, str] = {}
-            for k in (
-                "VisibilityTimeout",
-                "MessageRetentionPeriod",
-                "DelaySeconds",
-                "MaximumMessageSize",
-                "ReceiveMessageWaitTimeSeconds",
-                "FifoQueue",
-                "ContentBasedDeduplication",
-                "DeduplicationScope",
-                "FifoThroughputLimit",
-            ):
-                if k in props:
-                    v = props[k]
-                    attrs[k] = str(v).lower() if isinstance(v, bool) else str(v)
-            redrive = None
-            rp = props.get("RedrivePolicy")
-            if rp:
-                if isinstance(rp, str):
-                    rp = json.loads(rp)
-                dlq_arn = str(rp["deadLetterTargetArn"])
-                redrive = RedrivePolicy(
-                    dead_letter_queue=dlq_arn,
-                    dead_letter_arn=dlq_arn,
-                    max_receive_count=int(str(rp["maxReceiveCount"])),
-                )
-            for f in ("SqsManagedSseEnabled", "KmsMasterKeyId"):
-                if _as_bool(props.get(f)) or (f == "KmsMasterKeyId" and f in props):
-                    unsupported.append(f"{lid}: {f} (no encryption locally)")
-            if "RedriveAllowPolicy" in props:
-                unsupported.append(f"{lid}: RedriveAllowPolicy")
-            queues[lid] = QueueModel(
-                logical_id=lid,
-                name=r.physical_name(lid),
-                arn=r.arn(lid),
-                url=str(r.ref(lid)),
-                attributes=attrs,
-                redrive=redrive,
-            )
-        elif rtype == "AWS::SNS::Topic":
-            tattrs: dict[str, str] = {}
-            if "DisplayName" in props:
-                tattrs["DisplayName"] = str(props["DisplayName"])
-            if _as_bool(props.get("FifoTopic")):
-                tattrs["FifoTopic"] = "true"
-            if _as_bool(props.get("ContentBasedDeduplication")):
-                tattrs["ContentBasedDeduplication"] = "true"
-            if "KmsMasterKeyId" in props:
-                unsupported.append(f"{lid}: KmsMasterKeyId (no encryption locally)")
-            topics[lid] = TopicModel(lid, r.physical_name(lid), r.arn(lid), tattrs)
-            for i, s in enumerate(props.get("Subscription") or []):
-                subs[f"{lid}Subscription{i}"] = SubscriptionModel(
-                    f"{lid}Subscription{i}", r.arn(lid), str(s["Protocol"]), str(s["Endpoint"]), None, None, False
-                )
-        elif rtype == "AWS::SNS::Subscription":
-            fp = props.get("FilterPolicy")
-            if isinstance(fp, str):
-                fp = json.loads(fp)
-            subs[lid] = SubscriptionModel(
-                logical_id=lid,
-                topic_arn=str(props["TopicArn"]),
-                protocol=str(props["Protocol"]),
-                endpoint=str(props.get("Endpoint", "")),
-                filter_policy=fp,
-                filter_policy_scope=props.get("FilterPolicyScope"),
-                raw_message_delivery=_as_bool(props.get("RawMessageDelivery", False)),
-            )
-            if props.get("RedrivePolicy"):
-                unsupported.append(f"{lid}: subscription RedrivePolicy")
-        elif rtype == "AWS::SecretsManager::Secret":
-            secrets[lid] = SecretModel(
-                logical_id=lid,
-                name=r.physical_name(lid),
-                arn=r.arn(lid),
-                secret_string=props.get("SecretString"),
-                generate="GenerateSecretString" in props,
-                description=str(props.get("Description", "")),
-            )
-        elif rtype == "AWS::Serverless::StateMachine":
-            if "DefinitionUri" in props:
-                text = (root / str(props["DefinitionUri"])).read_text(encoding="utf-8")
-            else:
-                text = json.dumps(props.get("Definition") or {})
-            for k, v in (props.get("DefinitionSubstitutions") or {}).items():
-                text = text.replace("${" + k + "}", str(v))
-            try:
-                definition = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise TemplateError(f"{lid}: definition is not JSON after substitutions: {exc}") from exc
-            machines[lid] = StateMachineModel(
-                lid, r.physical_name(lid), r.arn(lid), str(props.get("Type", "STANDARD")), definition
-            )
-            if _as_bool((props.get("Tracing") or {}).get("Enabled")):
-                unsupported.append(f"{lid}: Tracing (no X-Ray locally)")
-            if props.get("Logging"):
-                unsupported.append(f"{lid}: Logging")
-            if props.get("Events"):
-                unsupported.append(f"{lid}: Events (state machine triggers)")
-        elif rtype == "AWS::Serverless::Api":
-            auth = props.get("Auth") or {}
-            authorizers: dict[str, AuthorizerModel] = {}
-            for aname, a in (auth.get("Authorizers") or {}).items():
-                ident = a.get("Identity") or {}
-                fn_arn = str(a.get("FunctionArn", ""))
-                fn_lid = next(
-                    (
-                        k
-                        for k in r.resources
-                        if r.resource_enabled(k) and r.rtype(k) == "AWS::Serverless::Function" and r.arn(k) == fn_arn
-                    ),
-                    fn_arn,
-                )
-                ptype = str(a.get("FunctionPayloadType", "TOKEN"))
-                authorizers[aname] = AuthorizerModel(
-                    name=aname,
-                    function=fn_lid,
-                    payload_type=ptype,
-                    identity_header=str(ident.get("Header", "Authorization")),
-                    ttl=_as_int(ident.get("ReauthorizeEvery"), 300),
-                )
-                if ptype != "TOKEN":
-                    unsupported.append(f"{lid}: authorizer {aname} payload type {ptype} (only TOKEN)")
-                if "UserPoolArn" in a:
-                    unsupported.append(f"{lid}: Cognito authorizer {aname}")
-            gw: dict[str, GatewayResponse] = {}
-            for gname, g in (props.get("GatewayResponses") or {}).items():
-                headers = {
-                    k: _strip_quotes(v) for k, v in ((g.get("ResponseParameters") or {}).get("Headers") or {}).items()
-                }
-                templates = g.get("ResponseTemplates") or {}
-                body = templates.get("application/json") or next(iter(templates.values()), "")
-                gw[gname] = GatewayResponse(status=_as_int(g.get("StatusCode"), 0), headers=headers, body=str(body))
-            apis[lid] = ApiModel(
-                logical_id=lid,
-                stage_name=str(props.get("StageName", "Prod")),
-                routes=[],
-                default_authorizer=auth.get("DefaultAuthorizer"),
-                authorizers=authorizers,
-                gateway_responses=gw,
-                minimum_compression_size=(
-                    _as_int(props["MinimumCompressionSize"], 0) if "MinimumCompressionSize" in props else None
-                ),
-            )
-            if _as_bool(props.get("TracingEnabled")):
-                unsupported.append(f"{lid}: TracingEnabled (no X-Ray locally)")
-            if props.get("MethodSettings"):
-                unsupported.append(f"{lid}: MethodSettings (throttling, metrics)")
-            for f in (
-                "Cors",
-                "CacheClusterEnabled",
-                "AccessLogSetting",
-                "Domain",
-                "UsagePlan",
-                "BinaryMediaTypes",
-                "DefinitionBody",
-                "DefinitionUri",
-                "EndpointConfiguration",
-                "Models",
-                "CanarySetting",
-            ):
-                if f in props:
-                    unsupported.append(f"{lid}: {f}")
-            if auth.get("ResourcePolicy") or auth.get("ApiKeyRequired") or auth.get("UsagePlan"):
-                unsupported.append(f"{lid}: Auth resource policy / API keys / usage plan")
-
-    # Link event sources and routes to their resources.
-    table_by_stream: dict[str, str] = {}
-    for tlid in tables:
-        table_by_stream[str(r.get_att(tlid, "StreamArn"))] = tlid
-    for fn in functions.values():
-        for sq in fn.sqs_events:
-            q = next((q for q in queues.values() if q.arn == sq.queue_arn), None)
-            if q is None:
-                raise TemplateError(f"{fn.logical_id}.{sq.name}: queue {sq.queue_arn} is not in the template")
-            sq.queue = q.logical_id
-        for st in fn.stream_events:
-            tl = table_by_stream.get(st.stream_arn) or next(
-                (t.logical_id for t in tables.values() if st.stream_arn.startswith(t.arn + "/stream/")), None
-            )
-            if tl is None:
-                raise TemplateError(f"{fn.logical_id}.{st.name}: stream {st.stream_arn} is not in the template")
-            st.table = tl
-    for q in queues.values():
-        if q.redrive:
-            dlq = next((d for d in queues.values() if d.arn == q.redrive.dead_letter_arn), None)
-            if dlq is not None:
-                q.redrive.dead_letter_queue = dlq.logical_id
-    if any(route.api == IMPLICIT_API for route in pending_routes) and IMPLICIT_API not in apis:
-        apis[IMPLICIT_API] = ApiModel(IMPLICIT_API, "Prod", [], None, {}, {})
-    for route in pending_routes:
-        if route.api not in apis:
-            raise TemplateError(
-                f"{route.function}: route {route.method} {route.path}: RestApiId {route.api} is not an "
-                "AWS::Serverless::Api of the template"
-            )
-        api = apis[route.api]
-        if not route.auth:
-            route.auth = api.default_authorizer or "NONE"
-        if route.auth != "NONE" and route.auth not in api.authorizers:
-            raise TemplateError(f"{route.function}: route {route.method} {route.path}: unknown authorizer {route.auth}")
-        api.routes.append(route)
-        functions[route.function].api_events.append(route)
-
-    if traced:
-        unsupported.append(f"Tracing (X-Ray) of {', '.join(traced)} (no X-Ray locally)")
-    if glob_fn.get("Architectures"):
-        unsupported.append(f"Globals.Function.Architectures {glob_fn['Architectures']} (runs on the host's CPU)")
-    for lid, res in r.resources.items():
-        for f in ("DeletionPolicy", "UpdateReplacePolicy"):
-            if f in res and r.resource_enabled(lid):
-                unsupported.append(f"{lid}: {f} {res[f]}")
-    policies_fns = [
-        lid
-        for lid, res in r.resources.items()
-        if r.resource_enabled(lid) and (res.get("Properties") or {}).get("Policies") is not None
-    ]
-    if policies_fns:
-        unsupported.append(f"Policies of {', '.join(policies_fns)} (IAM is not enforced locally)")
-
-    outputs: dict[str, Any] = {}
-    for oname, o in (template.get("Outputs") or {}).items():
-        if o.get("Condition") and not r.condition(o["Condition"]):
-            continue
-        try:
-            outputs[oname] = r.resolve(o.get("Value"))
-        except TemplateError as exc:
-            unsupported.append(f"Output {oname}: {exc}")
-    if len(apis) > 1:
-        raise TemplateError(f"one REST API is emulated; the template has {len(apis)}: {', '.join(apis)}")
-
+        raw = _with_globals(template, rtype, res.get("Properties") or {})
+        builder(b, lid, r.resolve(raw), raw)
+    _link_event_sources(b)
+    _link_routes(b)
+    _report_template_wide(b, template)
+    outputs = _outputs(b, template)
     return StackModel(
         template_path=tpath,
-        root=root,
+        root=tpath.parent,
         parameters=r.params,
         conditions=dict(r.conditions),
-        functions=functions,
-        tables=tables,
-        queues=queues,
-        topics=topics,
-        subscriptions=subs,
-        secrets=secrets,
-        state_machines=machines,
-        apis=apis,
-        layers=layers,
-        unsupported=unsupported,
+        functions=b.functions,
+        tables=b.tables,
+        queues=b.queues,
+        topics=b.topics,
+        subscriptions=b.subscriptions,
+        secrets=b.secrets,
+        state_machines=b.state_machines,
+        apis=b.apis,
+        layers=b.layers,
+        unsupported=b.unsupported,
         skipped=skipped,
         outputs=outputs,
     )
