@@ -182,8 +182,9 @@ def settle(client: Client, order: Order, timeout: float) -> None:
 # What the local stack shows afterwards: payments, the card sandbox's ledger, PaymentsInbox log lines.
 Tables = tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]
 Inspector = Callable[[], Tables]
-# payments.service.CANCEL_WAITS_FOR_CHARGE (devstack does not import function code)
-CANCEL_WAITS_FOR_CHARGE = "order cancelled while its card is being charged"
+# payments.service's log lines (devstack does not import function code)
+CANCEL_MEETS_CHARGE = "order cancelled while its card is being charged"
+CANCEL_WAITS_FOR_CHARGE = "the card is still being charged: the order-cancelled message is retried"
 
 
 def soak(
@@ -270,8 +271,12 @@ def report_charges(orders: list[Order], tables: Tables) -> list[str]:
     claimed = Counter(str(p["status"]) for p in payments if p.get("claimId"))
     now = ", ".join(f"now {k}: {v}" for k, v in sorted(claimed.items()))
     print(f"passed through processing: {sum(claimed.values())} of {len(payments)} payments ({now})")
-    waits = sum(CANCEL_WAITS_FOR_CHARGE in line and bool(_order_ids(line) & mine) for line in tables[2])
-    print(f"cancels that found the card being charged (redelivered later): {waits}")
+
+    def lines_with(text: str) -> int:
+        return sum(text in line and bool(_order_ids(line) & mine) for line in tables[2])
+
+    met, retried = lines_with(CANCEL_MEETS_CHARGE), lines_with(CANCEL_WAITS_FOR_CHARGE)
+    print(f"cancels that found the card being charged: {met} (of those, left to SQS to redeliver: {retried})")
     unaccounted = charge_violations(payments, tables[1])
     print(f"card charges unaccounted for: {len(unaccounted)}")
     for line in unaccounted[:20]:

@@ -14,6 +14,7 @@ from typing import Any
 import requests
 
 from devstack import LocalStack
+from devstack.soak import charge_violations
 from tests.support.chain import PAYMENT_FOR_ORDER
 
 GOOD_CARD = "4242 4242 4242 4242"
@@ -123,7 +124,8 @@ def check_invariants(stack: LocalStack, *, delivered: bool = True) -> dict[tuple
     - confirmed/delivered => paid; declined => declined; cancelled => voided/refunded/declined;
       and the converse (a paid payment's order is confirmed/delivered, a voided/refunded one's is cancelled);
     - with ``delivered`` (DeliveryDelaySeconds 0): no order is left ``confirmed`` and every delivered
-      order had exactly one delivery execution.
+      order had exactly one delivery execution;
+    - the card sandbox's ledger accounts for every charge (devstack.soak.charge_violations).
 
     Returns ``{(userId, orderId, order status): payment status}``.
     """
@@ -158,6 +160,8 @@ def check_invariants(stack: LocalStack, *, delivered: bool = True) -> dict[tuple
         for name, n in runs.items():
             if n != 1:
                 problems.append(f"{n} executions named {name}")
+    # Money: every card charged at most once per order; every approved charge ends paid or refunded.
+    problems += charge_violations(payments, scan(stack, "CardSandboxTable"))
     assert not problems, "invariants broken:\n" + "\n".join(problems)
     return result
 

@@ -6,6 +6,7 @@ recorded. tests/unit/test_payments_races.py drives the same races through the re
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -40,11 +41,17 @@ def pay(store: FakePaymentsStore, processor: FakeProcessor, card: Card = GOOD):
     return service.pay(store, processor, user_id=USER, order_id=ORDER, card=card, correlation_id="c")
 
 
-def cancel(store: FakePaymentsStore, processor: FakeProcessor) -> bool:
+def cancel(store: FakePaymentsStore, processor: FakeProcessor, charge_wait: float = 0) -> bool:
     """One delivery of order-cancelled: True when consumed, False when it must be redelivered."""
     try:
         service.settle_cancelled_order(
-            store, processor, user_id=USER, order_id=ORDER, bill=Decimal("19.99"), correlation_id="c"
+            store,
+            processor,
+            user_id=USER,
+            order_id=ORDER,
+            bill=Decimal("19.99"),
+            correlation_id="c",
+            charge_wait=charge_wait,
         )
     except service.PaymentBeingChargedError:
         return False
@@ -104,6 +111,24 @@ def test_cancel_during_an_approved_charge_waits_then_refunds_once_with_its_own_k
     assert cancel(store, processor)  # a duplicate delivery
     assert status(store) == PaymentStatus.REFUNDED
     assert set(processor.refund_calls) == {refund_key(ORDER)} != {charge_key(ORDER)}
+    assert processor.ledger_kinds() == {"charge": 1, "refund": 1}
+
+
+def test_cancel_waits_briefly_for_a_charge_in_flight_and_refunds_it_in_one_delivery(store, processor):
+    charging, release = threading.Event(), threading.Event()
+
+    def slow_provider() -> None:
+        charging.set()
+        release.wait(10)
+
+    processor.during_charge = slow_provider
+    with ThreadPoolExecutor(1) as pool:
+        paid = pool.submit(pay, store, processor)
+        assert charging.wait(10)
+        threading.Timer(0.2, release.set).start()  # the provider answers while the cancel waits
+        assert cancel(store, processor, charge_wait=30)
+        assert paid.result().status == PaymentStatus.PAID
+    assert status(store) == PaymentStatus.REFUNDED
     assert processor.ledger_kinds() == {"charge": 1, "refund": 1}
 
 

@@ -7,6 +7,7 @@ void a charged card. A claim older than any function may run (its charger died) 
 the processor for the claim's charge by its idempotency key: on the next pay, or by the cancel.
 """
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,7 +26,12 @@ _CANCEL_ROUNDS = 3
 CLAIM_LEASE = timedelta(seconds=30)
 
 
-CANCEL_WAITS_FOR_CHARGE = "order cancelled while its card is being charged: the message is retried"
+CANCEL_MEETS_CHARGE = "order cancelled while its card is being charged"
+CANCEL_WAITS_FOR_CHARGE = "the card is still being charged: the order-cancelled message is retried"
+# How long a cancel waits here for a charge in flight before leaving it to SQS's redelivery: a charge
+# takes a moment; a batch of 10 such messages still ends well within the consumer's Timeout.
+CHARGE_WAIT_SECONDS = 0.8
+CHARGE_POLL_SECONDS = 0.05
 
 
 class PaymentNotFoundError(Exception):
@@ -204,44 +210,64 @@ def settle_cancelled_order(
     order_id: str,
     bill: Decimal,
     correlation_id: str,
+    charge_wait: float = CHARGE_WAIT_SECONDS,
 ) -> None:
     """order-cancelled-event: pending -> voided, paid -> refunded; no payment yet -> a voided one
     (so the late payment-create-event finds it and changes nothing). A payment being charged is waited
-    for (PaymentBeingChargedError: the message is retried); one whose charger died is settled."""
-    for _ in range(_CANCEL_ROUNDS):
+    for, `charge_wait` seconds here (a charge takes a moment), then by failing the message so SQS
+    redelivers it later (PaymentBeingChargedError); one whose charger died is settled."""
+    deadline = time.monotonic() + charge_wait
+    rounds, met_charge = 0, False
+    while rounds < _CANCEL_ROUNDS:
         try:
-            repo.move(user_id, order_id, Move(PaymentStatus.VOIDED, utc_now_iso(), correlation_id))
-            count("PaymentsVoided")
-            logger.info("payment voided", extra={"order_id": order_id})
-            return
-        except PaymentRejectedError as rejected:
-            current = rejected.current
-        if current is None:
-            if repo.add(_new_record(user_id, order_id, bill, PaymentStatus.VOIDED, correlation_id)):
-                logger.info("payment voided before it was opened", extra={"order_id": order_id})
+            if _cancel_round(
+                repo, processor, user_id=user_id, order_id=order_id, bill=bill, correlation_id=correlation_id
+            ):
                 return
-            continue  # it was created meanwhile: settle it as it is now
-        if current.status == PaymentStatus.PROCESSING:
-            try:
-                current, settled_here = settle_claim(
-                    repo, processor, current, order_cancelled=True, correlation_id=correlation_id
-                )
-            except PaymentBeingChargedError:
+            rounds += 1
+        except PaymentBeingChargedError:
+            if not met_charge:  # logged once per delivery (make soak counts these)
+                met_charge = True
+                logger.info(CANCEL_MEETS_CHARGE, extra={"order_id": order_id})
+            if time.monotonic() >= deadline:
                 logger.info(CANCEL_WAITS_FOR_CHARGE, extra={"order_id": order_id})
                 raise
-            if settled_here and current.status == PaymentStatus.REFUNDED:
-                count("PaymentsRefunded")
-        if current.status in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
-            continue  # released or claimed again meanwhile: look again
-        if current.status == PaymentStatus.PAID:
-            try:
-                current = repo.move(user_id, order_id, Move(PaymentStatus.REFUNDED, utc_now_iso(), correlation_id))
-            except PaymentRejectedError:
-                continue
-            count("PaymentsRefunded")
-        if current.status == PaymentStatus.REFUNDED:
-            # Repeated on a redelivery so a failed provider call is retried; the refund's key makes it once.
-            processor.refund(idempotency_key=refund_key(order_id), charge_key=charge_key(order_id), amount=current.bill)
-            logger.info("payment refunded", extra={"order_id": order_id})
-        return
+            time.sleep(CHARGE_POLL_SECONDS)
     raise RuntimeError(f"payment of order {order_id} kept changing while being cancelled")
+
+
+def _cancel_round(
+    repo: PaymentsStore, processor: CardProcessor, *, user_id: str, order_id: str, bill: Decimal, correlation_id: str
+) -> bool:
+    """One look at the payment: True when the cancel is settled, False to look again."""
+    try:
+        repo.move(user_id, order_id, Move(PaymentStatus.VOIDED, utc_now_iso(), correlation_id))
+        count("PaymentsVoided")
+        logger.info("payment voided", extra={"order_id": order_id})
+        return True
+    except PaymentRejectedError as rejected:
+        current = rejected.current
+    if current is None:
+        if repo.add(_new_record(user_id, order_id, bill, PaymentStatus.VOIDED, correlation_id)):
+            logger.info("payment voided before it was opened", extra={"order_id": order_id})
+            return True
+        return False  # it was created meanwhile: settle it as it is now
+    if current.status == PaymentStatus.PROCESSING:
+        current, settled_here = settle_claim(
+            repo, processor, current, order_cancelled=True, correlation_id=correlation_id
+        )
+        if settled_here and current.status == PaymentStatus.REFUNDED:
+            count("PaymentsRefunded")
+    if current.status in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
+        return False  # released or claimed again meanwhile: look again
+    if current.status == PaymentStatus.PAID:
+        try:
+            current = repo.move(user_id, order_id, Move(PaymentStatus.REFUNDED, utc_now_iso(), correlation_id))
+        except PaymentRejectedError:
+            return False
+        count("PaymentsRefunded")
+    if current.status == PaymentStatus.REFUNDED:
+        # Repeated on a redelivery so a failed provider call is retried; the refund's key makes it once.
+        processor.refund(idempotency_key=refund_key(order_id), charge_key=charge_key(order_id), amount=current.bill)
+        logger.info("payment refunded", extra={"order_id": order_id})
+    return True
