@@ -270,3 +270,14 @@ def test_the_idempotency_record_holds_neither_the_card_number_nor_a_plain_hash_o
         assert secret not in stored
         assert hashlib.sha256(secret.encode()).hexdigest() not in stored
         assert hashlib.md5(secret.encode()).hexdigest() not in stored  # noqa: S324 - looking for it, not using it
+
+
+def test_pay_with_a_key_while_the_fingerprint_key_is_unreadable_is_503_and_charges_nothing(aws: AwsHarness, pay):
+    open_payment(aws)
+    aws.server.faults.inject(service="secretsmanager", operation="GetSecretValue", status=500, code="InternalFailure")
+    response = pay(GOOD_CARD, headers={"Idempotency-Key": "pay-no-secret"})
+    aws.server.faults.clear()
+    assert response.status == 503, response.body
+    assert response.headers["Retry-After"].isdigit()
+    assert aws.items("PaymentsTable")[0]["status"] == "pending"
+    assert pay(GOOD_CARD, headers={"Idempotency-Key": "pay-no-secret"}).status == 200

@@ -118,3 +118,14 @@ def test_a_payment_claim_outlives_every_function_that_may_hold_it(model):
     for function in charging:
         assert function.timeout < CLAIM_LEASE.total_seconds(), function.logical_id
         assert function.env["CARD_SANDBOX_TABLE_NAME"] == model.physical_id("CardSandboxTable")
+
+
+def test_a_cancel_outlasts_a_dead_claim_before_its_dlq(model):
+    """A cancel that meets a claim whose charger died is redelivered until the claim expires and it can
+    settle it: the inbox's deliveries must span more than CLAIM_LEASE, or it would end in the DLQ."""
+    from payments.service import CLAIM_LEASE
+
+    inbox = next(q for q in model.queues.values() if q.logical_id == "PaymentsInbox")
+    assert inbox.redrive is not None
+    span = int(inbox.attributes["VisibilityTimeout"]) * (inbox.redrive.max_receive_count - 1)
+    assert span > CLAIM_LEASE.total_seconds()

@@ -7,11 +7,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from payments import service
 from payments.cards import parse_expiry
-from payments.fingerprint import card_fingerprint
+from payments.fingerprint import FingerprintKeyUnavailableError, card_fingerprint
 from payments.models import DeclinedPayment, PaymentPage, PaymentResponse, PayRequest
 from payments.processor import Card, sandbox_processor
 from payments.repository import PaymentsRepository
-from platform_core.api import caller_id, correlation_id, idempotency_key, json_response, make_resolver
+from platform_core.api import (
+    RETRY_AFTER_SECONDS,
+    caller_id,
+    correlation_id,
+    idempotency_key,
+    json_response,
+    make_resolver,
+)
 from platform_core.config import aws_client, require_env
 from platform_core.idempotency import run_once
 from platform_core.observability import logger, metrics
@@ -88,12 +95,19 @@ def pay(orderId: OrderId, body: Annotated[PayRequest, Body()]) -> Response[Payme
 
     key = idempotency_key(app)
     try:
+        fingerprint = card_fingerprint(card) if key else None
+    except FingerprintKeyUnavailableError:
+        logger.warning("the card fingerprint key could not be read")
+        raise ProblemError(
+            503, "The service is unavailable; retry shortly.", headers={"Retry-After": RETRY_AFTER_SECONDS}
+        ) from None
+    try:
         status, payload, headers = run_once(
             scope=("pay", orderId),
             user_id=user_id,
             key=key,
             # "The same request": the whole card, as a keyed hash (never the number or the CVV).
-            payload={"orderId": orderId, "card": card_fingerprint(card)} if key else None,
+            payload={"orderId": orderId, "card": fingerprint},
             operation=operation,
             lambda_context=app.lambda_context,
         )

@@ -26,8 +26,17 @@ def _secrets() -> Any:
     return SecretsProvider(boto3_client=aws_client("secretsmanager"))
 
 
+class FingerprintKeyUnavailableError(Exception):
+    """Secrets Manager did not answer: the request cannot be compared, so it is not run (503, retry)."""
+
+
 def fingerprint_key() -> bytes:
-    value = _secrets().get(require_env("CARD_FINGERPRINT_SECRET_ARN"), max_age=KEY_MAX_AGE_SECONDS)
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    try:
+        value = _secrets().get(require_env("CARD_FINGERPRINT_SECRET_ARN"), max_age=KEY_MAX_AGE_SECONDS)
+    except GetParameterError as exc:
+        raise FingerprintKeyUnavailableError(str(exc)) from exc
     if not value:
         raise RuntimeError("the card fingerprint secret is empty")
     return value.encode() if isinstance(value, str) else bytes(value)
