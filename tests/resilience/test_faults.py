@@ -242,3 +242,18 @@ def test_failed_delivery_start_is_retried_and_runs_once(stack: LocalStack):
     assert runs[0]["status"] == "SUCCEEDED"
     assert api.order(oid).json()["data"]["status"] == "delivered"
     check_invariants(stack)
+
+
+def test_authorizer_failing_on_secrets_manager_is_503_never_500(stack: LocalStack):
+    # A cold authorizer must fetch the signing key; Secrets Manager keeps failing past the SDK's retries.
+    stack.pools["AuthorizerFunction"].restart("test: cold authorizer")
+    stack.faults.inject(service="secretsmanager", operation="GetSecretValue", status=503, code="ServiceUnavailable")
+    try:
+        resp = user_api(stack).request("GET", "/orders")  # a new token: no cached policy
+    finally:
+        stack.faults.clear()
+    assert resp.status_code == 503, resp.text
+    assert resp.headers["Retry-After"] == "1"
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    assert resp.json()["status"] == 503
+    assert user_api(stack).request("GET", "/orders").status_code == 200  # the same request, once it recovers

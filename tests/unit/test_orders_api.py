@@ -283,3 +283,43 @@ def test_error_answers_carry_the_correlation_id_too(call):
     not_json = call("create", raw_body="{", headers=headers)
     for response in (not_found, invalid, not_json):
         assert response.headers["X-Correlation-Id"] == "trace-err", response.status
+
+
+@pytest.mark.parametrize(
+    ("operation", "status", "code"),
+    [
+        ("PutItem", 500, "InternalFailure"),  # a 5xx whatever its code: AWS failed, not the request
+        ("PutItem", 503, "ServiceUnavailable"),
+        ("PutItem", 400, "ThrottlingException"),
+    ],
+)
+def test_create_failing_on_aws_is_503_never_500(call, aws: AwsHarness, operation: str, status: int, code: str):
+    aws.server.faults.inject(service="dynamodb", operation=operation, status=status, code=code, times=10)
+    response = call("create", body={"bill": 5})
+    aws.server.faults.clear()
+    assert response.status == 503, response.body
+    assert response.headers["Retry-After"] == "1"
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.body["status"] == 503
+    assert aws.items("OrdersTable") == []
+
+
+def test_idempotency_store_failing_is_503_and_the_retry_creates_one_order(call, aws: AwsHarness):
+    # The first PutItem of a keyed create is the idempotency record (Powertools wraps its failure).
+    aws.server.faults.inject(service="dynamodb", operation="PutItem", status=500, code="InternalServerError", times=6)
+    headers = {"Idempotency-Key": "store-down"}
+    first = call("create", body={"bill": 5}, headers=headers)
+    aws.server.faults.clear()
+    assert first.status == 503, first.body
+    assert first.headers["Retry-After"] == "1"
+    again = call("create", body={"bill": 5}, headers=headers)
+    assert again.status == 201
+    assert [i["orderId"] for i in aws.items("OrdersTable")] == [again.body["data"]["id"]]
+
+
+def test_a_client_error_that_is_the_callers_fault_stays_500(call, aws: AwsHarness):
+    # Not every AWS error is transient: a rejected request is a bug of ours, answered 500 and logged.
+    aws.server.faults.inject(service="dynamodb", operation="PutItem", status=400, code="ValidationException", times=1)
+    response = call("create", body={"bill": 5})
+    aws.server.faults.clear()
+    assert response.status == 500

@@ -16,7 +16,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
-from platform_core.dynamo import THROTTLING_ERRORS, InvalidPageTokenError, error_code
+from platform_core.config import is_transient
+from platform_core.dynamo import InvalidPageTokenError, error_code
 from platform_core.jsonutil import to_plain
 from platform_core.problems import ProblemError
 from platform_core.problems import problem_response as problem_answer
@@ -24,6 +25,7 @@ from platform_core.problems import problem_response as problem_answer
 CORRELATION_HEADER = "X-Correlation-Id"
 _CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 RETRY_AFTER_SECONDS = "1"
+UNAVAILABLE = "The service is unavailable; retry shortly."
 
 
 def _dumps(value: Any) -> str:
@@ -121,7 +123,9 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
 
     @app.exception_handler(ClientError)
     def aws_error(exc: ClientError) -> Response[str]:
-        if error_code(exc) in THROTTLING_ERRORS:
+        # Still failing after the SDK's own retries: throttled or failing on AWS's side is 503 (the
+        # client retries, with the same Idempotency-Key); a request AWS refuses as such is our bug.
+        if is_transient(exc):
             logger.warning("AWS throttled or failed a request", extra={"error": error_code(exc)})
             return problem_response(
                 503, "The service is busy; retry shortly.", headers={"Retry-After": RETRY_AFTER_SECONDS}
@@ -131,10 +135,9 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
 
     @app.exception_handler(BotoCoreError)
     def aws_unreachable(exc: BotoCoreError) -> Response[str]:
+        # Connection refused or dropped, read timeout: the request may or may not have been applied.
         logger.warning("AWS unreachable", extra={"error": type(exc).__name__})
-        return problem_response(
-            503, "The service is unavailable; retry shortly.", headers={"Retry-After": RETRY_AFTER_SECONDS}
-        )
+        return problem_response(503, UNAVAILABLE, headers={"Retry-After": RETRY_AFTER_SECONDS})
 
     return app
 

@@ -9,6 +9,30 @@ if TYPE_CHECKING:  # the pinned mypy-boto3 stubs type the clients; nothing of th
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_stepfunctions import SFNClient
 
+# Error codes AWS services use for "slow down" or "try again"; with any 5xx answer they mean the
+# request may succeed when repeated (botocore's standard retry mode retries them too).
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "Throttled",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "InternalServerError",
+        "InternalFailure",
+        "InternalError",
+        "InternalServiceError",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
 
 class MissingConfigurationError(RuntimeError):
     """A variable the template should have set is absent: fail at start-up, loudly."""
@@ -43,3 +67,11 @@ def aws_client(service: Literal["dynamodb", "sns", "stepfunctions", "secretsmana
         service,
         config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5),
     )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An AWS answer that says "not now" (throttled, or failed on AWS's side), not "never"."""
+    response = getattr(exc, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return code in TRANSIENT_ERROR_CODES or status >= 500

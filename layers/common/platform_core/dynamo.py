@@ -18,17 +18,6 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
-THROTTLING_ERRORS = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionConflictException",
-    }
-)
-
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}

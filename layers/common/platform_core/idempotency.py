@@ -13,6 +13,7 @@ from typing import Any
 
 from platform_core.config import aws_client, require_env
 from platform_core.jsonutil import to_plain
+from platform_core.observability import logger
 from platform_core.problems import ProblemError
 
 KEY_LIFETIME_SECONDS = 24 * 60 * 60
@@ -65,6 +66,7 @@ def run_once(
         return operation()
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
         IdempotencyValidationError,
     )
 
@@ -81,4 +83,8 @@ def run_once(
         raise ProblemError(
             409, "A request with this Idempotency-Key is still in progress.", headers={"Retry-After": "1"}
         ) from exc
+    except IdempotencyPersistenceLayerError as exc:
+        # The idempotency table failed (after the SDK's retries): the same key is safe to send again.
+        logger.warning("idempotency store failed", extra={"error": str(exc.__cause__ or exc)})
+        raise ProblemError(503, "The service is unavailable; retry shortly.", headers={"Retry-After": "1"}) from exc
     return int(stored["status"]), dict(stored["body"]), dict(stored.get("headers") or {})
