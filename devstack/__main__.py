@@ -1,4 +1,4 @@
-"""``python -m devstack run|token|redrive|soak``."""
+"""``python -m devstack run|token|redrive|soak|chaos``."""
 
 from __future__ import annotations
 
@@ -143,9 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     red.add_argument("--queue", required=True, help="logical id (e.g. OrdersInboxDLQ) or URL of the DLQ")
     red.add_argument("--endpoint-file", default=".devstack/endpoint.json")
     red.set_defaults(func=cmd_redrive)
-    from devstack import soak
+    from devstack import chaos_soak, soak
 
     soak.add_parser(sub)
+    chaos_soak.add_parser(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from devstack.chaos import TIMEOUT, AwsFault, Chaos
 from devstack.template import REGION, StackModel
 
 INTERNAL_UA = "devstack-internal"
@@ -81,6 +83,7 @@ class FaultInjector:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self.chaos: Chaos | None = None  # rate-based faults (devstack.chaos), after the chosen ones
 
     def inject(  # noqa: PLR0917
         self,
@@ -113,7 +116,7 @@ class FaultInjector:
         with self._lock:
             self._faults.clear()
 
-    def take(self, service: str, operation: str, internal: bool) -> Fault | None:
+    def take(self, service: str, operation: str, internal: bool, user_agent: str = "") -> Fault | AwsFault | None:
         with self._lock:
             for f in self._faults:
                 if f.matches(service, operation, internal):
@@ -121,7 +124,8 @@ class FaultInjector:
                     if f.remaining is not None:
                         f.remaining -= 1
                     return f
-        return None
+        chaos = self.chaos
+        return chaos.aws_fault(service, operation, user_agent, internal) if chaos is not None else None
 
 
 def _identify(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
@@ -170,17 +174,18 @@ class AwsMiddleware:
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         service, op = _identify(environ, body)
-        internal = INTERNAL_UA in environ.get("HTTP_USER_AGENT", "")
-        if not internal and not environ.get("PATH_INFO", "").startswith("/moto-api"):
+        agent = environ.get("HTTP_USER_AGENT", "")
+        internal = INTERNAL_UA in agent
+        if environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return self.app(environ, start_response)
+        if not internal:
             with self._lock:
                 self.requests[(service, op)] += 1
-        fault = self.faults.take(service, op, internal)
+        fault = self.faults.take(service, op, internal, agent)
         if fault is None:
-            if service != "dynamodb":
-                return self.app(environ, start_response)
-            with self._dynamodb:
-                # moto builds the whole response inside this call; materialise it under the lock anyway.
-                return list(self.app(environ, start_response))
+            return self._apply(environ, start_response, service)
+        if isinstance(fault, AwsFault) and fault.kind == TIMEOUT:
+            return self._drop(environ, start_response, service, fault.applied)
         rid = str(uuid.uuid4())
         if environ.get("HTTP_X_AMZ_TARGET"):
             ctype = environ.get("CONTENT_TYPE") or "application/x-amz-json-1.0"
@@ -203,6 +208,29 @@ class AwsMiddleware:
         headers.append(("Content-Length", str(len(payload))))
         start_response(f"{fault.status} Injected", headers)
         return [payload]
+
+    def _apply(self, environ: dict[str, Any], start_response: Callable[..., Any], service: str) -> Iterable[bytes]:
+        if service != "dynamodb":
+            return self.app(environ, start_response)
+        with self._dynamodb:
+            # moto builds the whole response inside this call; materialise it under the lock anyway.
+            return list(self.app(environ, start_response))
+
+    def _drop(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], service: str, applied: bool
+    ) -> Iterable[bytes]:
+        """A request that times out: it hangs, then the connection closes with no answer (after moto
+        applied it, when ``applied``: the caller cannot tell which)."""
+        if applied:
+            list(self._apply(environ, lambda *args: None, service))
+        chaos = self.faults.chaos
+        time.sleep(chaos.config.timeout_hold if chaos is not None else 0.0)
+        sock = environ.get("werkzeug.socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        start_response("504 Dropped", [("Content-Length", "0"), ("Connection", "close")])
+        return []
 
     def counts(self) -> collections.Counter[tuple[str, str]]:
         with self._lock:

@@ -7,7 +7,12 @@ inconsistent orders. The stack it starts has a card sandbox that takes ``--charg
 cancels really race charges; it then reads the tables and the sandbox's ledger: how many payments passed
 through ``processing``, and whether every card was charged at most once and every approved charge of a
 payment that did not end ``paid`` was refunded. Exits non-zero if any order is lost or inconsistent, any
-charge is unaccounted for, or any request was answered 5xx.
+charge is unaccounted for, or any request was answered 5xx. ``devstack.chaos_soak`` drives the same mix
+while faults are injected.
+
+Clients behave as real ones do: a connection error, ``429``, ``502``, ``503`` or ``504`` is retried (the
+same request, the same ``Idempotency-Key``) after ``Retry-After`` or an exponential back-off with jitter,
+at most ``MAX_ATTEMPTS`` times; so is a ``409`` with ``Retry-After`` (the key's first request still open).
 """
 
 from __future__ import annotations
@@ -49,11 +54,17 @@ PAYMENT_FOR_ORDER = {
 }
 
 
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+MAX_ATTEMPTS = 12
+MAX_BACKOFF = 2.0
+
+
 @dataclass
 class Stats:
     requests: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def note(self, status: int, what: str) -> None:
@@ -62,6 +73,10 @@ class Stats:
             self.statuses[status] += 1
             if status >= 500 or status in (0, 429):
                 self.errors[f"{status} {what}"] += 1
+
+    def retried(self, why: str) -> None:
+        with self.lock:
+            self.retries[why] += 1
 
 
 @dataclass
@@ -72,6 +87,11 @@ class Order:
     failed: str = ""
     final: tuple[str, str] = ("", "")
     cancel_status: int = 0
+    answers: dict[str, int] = field(default_factory=dict)  # the last answer per step (0: none came)
+
+    def answered(self, step: str, resp: requests.Response | None) -> int:
+        self.answers[step] = resp.status_code if resp is not None else 0
+        return self.answers[step]
 
 
 class Client:
@@ -82,16 +102,23 @@ class Client:
         self.stats = stats
 
     def call(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response | None:
-        for attempt in range(8):
+        """The answer, or None when every attempt failed (connection error or a retried status)."""
+        for attempt in range(MAX_ATTEMPTS):
+            backoff = random.uniform(0.5, 1.0) * min(MAX_BACKOFF, 0.1 * 2**attempt)
             try:
                 resp = self.session.request(method, self.base_url + path, timeout=30, **kwargs)
             except requests.RequestException:
                 self.stats.note(0, what)
-                time.sleep(0.2 * (attempt + 1))
+                self.stats.retried(f"{what}: connection error")
+                time.sleep(backoff)
                 continue
             self.stats.note(resp.status_code, what)
-            if resp.status_code in (429, 503):  # documented: retry after Retry-After
-                time.sleep(float(resp.headers.get("Retry-After", "1")))
+            retry_after = resp.headers.get("Retry-After")
+            in_progress = resp.status_code == 409 and retry_after is not None  # the same key, still open
+            if resp.status_code in RETRIED_STATUSES or in_progress:
+                self.stats.retried(f"{what}: {resp.status_code}")
+                wait = float(retry_after) if retry_after and retry_after.isdigit() else 0.0
+                time.sleep(max(wait, backoff))
                 continue
             return resp
         return None
@@ -109,8 +136,8 @@ def _poll(fn: Callable[[], bool], timeout: float) -> bool:
 def run_order(client: Client, order: Order, settle_timeout: float) -> None:
     idem = uuid.uuid4().hex
     resp = client.call("POST", "/orders", "create", json={"bill": 10}, headers={"Idempotency-Key": idem})
-    if resp is None or resp.status_code != 201:
-        order.failed = f"create answered {resp.status_code if resp is not None else 'nothing'}"
+    if order.answered("create", resp) != 201 or resp is None:
+        order.failed = f"create answered {order.answers['create'] or 'nothing'}"
         return
     order.order_id = resp.json()["data"]["id"]
     oid = order.order_id
@@ -121,8 +148,8 @@ def run_order(client: Client, order: Order, settle_timeout: float) -> None:
 
     if order.plan == "cancel_before_pay":
         r = client.call("DELETE", f"/orders/{oid}", "cancel")
-        if r is None or r.status_code != 200:
-            order.failed = f"cancel answered {r.status_code if r is not None else 'nothing'}"
+        if order.answered("cancel", r) != 200:
+            order.failed = f"cancel answered {order.answers['cancel'] or 'nothing'}"
         return
     if not _poll(payment_open, settle_timeout):
         order.failed = "payment never opened"
@@ -133,14 +160,15 @@ def run_order(client: Client, order: Order, settle_timeout: float) -> None:
         race_pay_and_cancel(client, order, body, idem)
         return
     r = client.call("POST", f"/payments/pay/{oid}", "pay", json=body, headers={"Idempotency-Key": idem + "-pay"})
-    expected = 402 if order.plan == "declined" else 200
-    if r is None or r.status_code != expected:
-        order.failed = f"pay answered {r.status_code if r is not None else 'nothing'}"
+    # 409 only after a retry: an earlier attempt of this request got through (the final state tells)
+    expected = (402 if order.plan == "declined" else 200, 409)
+    if order.answered("pay", r) not in expected:
+        order.failed = f"pay answered {order.answers['pay'] or 'nothing'}"
         return
     if order.plan == "cancel_after_pay":
         r = client.call("DELETE", f"/orders/{oid}", "cancel")
-        if r is None or r.status_code not in (200, 409):  # 409: already delivered
-            order.failed = f"cancel answered {r.status_code if r is not None else 'nothing'}"
+        if order.answered("cancel", r) not in (200, 409):  # 409: already delivered
+            order.failed = f"cancel answered {order.answers['cancel'] or 'nothing'}"
 
 
 def race_pay_and_cancel(client: Client, order: Order, body: dict[str, Any], idem: str) -> None:
@@ -153,6 +181,8 @@ def race_pay_and_cancel(client: Client, order: Order, body: dict[str, Any], idem
         )
         cancelled = pair.submit(client.call, "DELETE", f"/orders/{oid}", "cancel")
         p, c = paid.result(), cancelled.result()
+    order.answered("pay", p)
+    order.answered("cancel", c)
     if p is None or p.status_code not in (200, 402, 409):
         order.failed = f"racing pay answered {p.status_code if p is not None else 'nothing'}"
     elif c is None or c.status_code not in (200, 409):
@@ -197,6 +227,20 @@ def soak(
     inspect: Inspector | None = None,
 ) -> int:
     """Drive the orders; `inspect` (local stack only) returns (payments, card sandbox ledger) afterwards."""
+    orders, stats, elapsed = drive(base_url, token_for, n_orders, clients, settle_timeout)
+    return report(orders, stats, clients, elapsed, inspect)
+
+
+def drive(
+    base_url: str,
+    token_for: Callable[[str], str],
+    n_orders: int,
+    clients: int,
+    settle_timeout: float,
+    *,
+    settle_each: bool = True,
+) -> tuple[list[Order], Stats, float]:
+    """Run the mix; with ``settle_each``, then wait (through the API) until every order settled."""
     stats = Stats()
     rng = random.Random(20261125)  # the same mix every run
     users = [f"soak-{uuid.uuid4().hex[:6]}-{i}" for i in range(clients)]
@@ -226,7 +270,7 @@ def soak(
     reporter = threading.Thread(target=progress, daemon=True)
     reporter.start()
 
-    def drive(o: Order) -> None:
+    def drive_one(o: Order) -> None:
         run_order(client_for(o.user), o, settle_timeout)
         done["driven"] += 1
 
@@ -237,12 +281,23 @@ def soak(
 
     try:
         with ThreadPoolExecutor(clients) as pool:
-            list(pool.map(drive, orders))
-        with ThreadPoolExecutor(clients) as pool:
-            list(pool.map(check, orders))
+            list(pool.map(drive_one, orders))
+        if settle_each:
+            with ThreadPoolExecutor(clients) as pool:
+                list(pool.map(check, orders))
     finally:
         stop.set()
-    return report(orders, stats, clients, time.monotonic() - t0, inspect)
+    return orders, stats, time.monotonic() - t0
+
+
+def print_traffic(title: str, orders: list[Order], stats: Stats, elapsed: float) -> None:
+    print(f"\n{title}: {len(orders)} orders, {elapsed:.1f}s")
+    print(f"requests: {stats.requests}  ({stats.requests / elapsed:.0f}/s)")
+    print("responses by status: " + ", ".join(f"{k}: {v}" for k, v in sorted(stats.statuses.items())))
+    print("errors: " + (", ".join(f"{k}: {v}" for k, v in sorted(stats.errors.items())) or "none"))
+    retries = ", ".join(f"{k}: {v}" for k, v in sorted(stats.retries.items()))
+    print(f"client retries: {sum(stats.retries.values())}" + (f" ({retries})" if retries else ""))
+    print("orders by plan: " + ", ".join(f"{k}: {v}" for k, v in sorted(Counter(o.plan for o in orders).items())))
 
 
 def report(orders: list[Order], stats: Stats, clients: int, elapsed: float, inspect: Inspector | None) -> int:
@@ -250,11 +305,7 @@ def report(orders: list[Order], stats: Stats, clients: int, elapsed: float, insp
     lost = [o for o in orders if o.failed or "missing" in o.final]
     inconsistent = [o for o in orders if o not in lost and not consistent(o)]
     server_errors = sum(v for k, v in stats.statuses.items() if k >= 500)
-    print(f"\nsoak: {len(orders)} orders, {clients} clients, {elapsed:.1f}s")
-    print(f"requests: {stats.requests}  ({stats.requests / elapsed:.0f}/s)")
-    print("responses by status: " + ", ".join(f"{k}: {v}" for k, v in sorted(stats.statuses.items())))
-    print("errors: " + (", ".join(f"{k}: {v}" for k, v in sorted(stats.errors.items())) or "none"))
-    print("orders by plan: " + ", ".join(f"{k}: {v}" for k, v in sorted(Counter(o.plan for o in orders).items())))
+    print_traffic(f"soak ({clients} clients)", orders, stats, elapsed)
     finals = Counter(f"{o.final[0]}/{o.final[1]}" for o in orders if o not in lost)
     print("orders by final state (order/payment): " + ", ".join(f"{k}: {v}" for k, v in sorted(finals.items())))
     unaccounted = report_charges(orders, inspect()) if inspect is not None else []

@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +25,7 @@ from devstack.aws import (
     make_client,
     redrive_messages,
 )
+from devstack.chaos import Chaos
 from devstack.gateway import Gateway
 from devstack.pollers import SqsPoller, StreamPoller
 from devstack.template import StackModel, load_stack_model
@@ -92,6 +94,7 @@ class LocalStack:
         self._clients: dict[str, Any] = {}
         self._started = False
         self._activity = 0  # bumped on every invocation; wait_idle checks it did not move
+        self.chaos: Chaos | None = None  # set by devstack.chaos.attach
         self.model: StackModel
 
     # ------------------------------------------------------------------ lifecycle
@@ -157,12 +160,14 @@ class LocalStack:
             for st in fn.stream_events:
                 if st.enabled:
                     sp = StreamPoller(
-                        fn, st, self.model.tables[st.table], endpoint, self.invoke, self._record, self._stop
+                        fn, st, self.model.tables[st.table], endpoint, self._deliver, self._record, self._stop
                     )
                     self.stream_pollers.append(sp)
             for sq in fn.sqs_events:
                 if sq.enabled:
-                    qp = SqsPoller(fn, sq, self.model.queues[sq.queue], endpoint, self.invoke, self._record, self._stop)
+                    qp = SqsPoller(
+                        fn, sq, self.model.queues[sq.queue], endpoint, self._deliver, self._record, self._stop
+                    )
                     self.sqs_pollers.append(qp)
         for t in [*self.stream_pollers, *self.sqs_pollers]:
             t.start()
@@ -237,6 +242,13 @@ class LocalStack:
         """Invoke a function's warm worker directly (no logging of an invocation line)."""
         self._activity += 1
         return self.pools[logical_id].invoke(event)
+
+    def _deliver(self, logical_id: str, event: Any) -> InvokeResult:
+        """An event source mapping's invocation: under chaos, Lambda may refuse it before the function runs."""
+        refused = self.chaos.refuse_delivery(logical_id) if self.chaos is not None else None
+        if refused is not None:
+            return InvokeResult(False, None, refused, 0.0, str(uuid.uuid4()))
+        return self.invoke(logical_id, event)
 
     def _record(self, function: str, trigger: str, duration_ms: float, outcome: str, correlation_id: str) -> None:
         with self._inv_lock:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from devstack.chaos import Chaos
 from devstack.template import REGION, FunctionModel
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
@@ -164,6 +165,14 @@ class Worker:
                 if stream is not None:
                     stream.close()
 
+    def sigkill(self) -> bool:
+        """Kill the process now, wherever it is (no wait); False if it was gone already."""
+        if self.proc.poll() is not None:
+            return False
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        return True
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             with contextlib.suppress(OSError):
@@ -229,6 +238,7 @@ class FunctionPool:
         self.in_flight = 0
         self.cold_starts = 0
         self.restarts = 0
+        self.chaos: Chaos | None = None  # may kill a worker in the middle of an invocation
 
     @property
     def init_timeout(self) -> float:
@@ -317,6 +327,7 @@ class FunctionPool:
                 )
             self.logs.write(lid, f"START RequestId: {rid} Version: $LATEST")
             t0 = time.monotonic()
+            disarm = self.chaos.arm_kill(lid, w.sigkill) if self.chaos is not None else None
             try:
                 msg = w.invoke(event, float(self.fn.timeout), rid)
                 res = InvokeResult(bool(msg.get("ok")), msg.get("result"), msg.get("error"), 0.0, rid)
@@ -337,6 +348,10 @@ class FunctionPool:
                 self.notice(f"{lid}: worker pid {w.pid} crashed ({exc}); restarting")
                 res = InvokeResult(False, None, err, 0.0, rid)
             res.duration_ms = (time.monotonic() - t0) * 1000
+            if disarm is not None:
+                disarm()
+            if self.chaos is not None and res.ok:
+                self.chaos.observed(lid, res.duration_ms / 1000)
             self.logs.write(lid, f"END RequestId: {rid}")
             self.logs.write(
                 lid, f"REPORT RequestId: {rid} Duration: {res.duration_ms:.2f} ms Memory Size: {self.fn.memory} MB"

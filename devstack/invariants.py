@@ -1,0 +1,187 @@
+"""The contract's invariants over a quiet local stack's tables, against what the clients saw.
+
+Read once nothing is in flight (``LocalStack.wait_idle``): every violation names its order id.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from devstack.soak import Order
+
+# order status -> the payment statuses it may sit with once nothing is in flight, and the converse
+PAYMENT_FOR_ORDER = {
+    "created": {"pending", "voided"},  # only while its events travel: a quiet stack has none
+    "confirmed": {"paid"},
+    "delivered": {"paid"},
+    "declined": {"declined"},
+    "cancelled": {"voided", "refunded", "declined"},
+}
+ORDER_FOR_PAYMENT = {
+    "pending": {"created"},
+    "paid": {"confirmed", "delivered"},
+    "declined": {"declined", "cancelled"},
+    "voided": {"cancelled"},
+    "refunded": {"cancelled"},
+}
+LEDGER_TABLE = "CardSandboxTable"  # the card sandbox's record of charges and refunds, when the template has it
+
+
+@dataclass(frozen=True)
+class Violation:
+    order_id: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.what}"
+
+
+def implied_states(order: Order) -> set[tuple[str, str]]:
+    """The (order, payment) states the answers this order's client got allow once everything settled."""
+    a = order.answers
+    if order.plan == "cancel_before_pay":
+        return {("cancelled", "voided")}
+    if order.plan == "declined":
+        return {("declined", "declined")}
+    if order.plan == "paid":
+        return {("delivered", "paid")}  # a 409 too: an earlier attempt of the same request got through
+    if a.get("cancel") == 409:  # the cancel came after the delivery
+        return {("delivered", "paid")}
+    if order.plan == "cancel_after_pay" or a.get("pay") == 200:
+        return {("cancelled", "refunded")}  # it was paid, then cancelled: refunded
+    return {("cancelled", "voided"), ("cancelled", "refunded")}  # racing: cancel before or after the charge
+
+
+def scan(stack: Any, logical_id: str) -> list[dict[str, Any]]:
+    des = TypeDeserializer()
+    ddb = stack.client("dynamodb")
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": stack.physical_id(logical_id), "ConsistentRead": True}
+    while True:
+        resp = ddb.scan(**kwargs)
+        items += [{k: des.deserialize(v) for k, v in i.items()} for i in resp.get("Items", [])]
+        if "LastEvaluatedKey" not in resp:
+            return items
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def execution_counts(stack: Any) -> Counter[str]:
+    sfn = stack.client("stepfunctions")
+    runs: Counter[str] = Counter()
+    for machine in stack.model.state_machines.values():
+        kwargs: dict[str, Any] = {"stateMachineArn": machine.arn, "maxResults": 1000}
+        while True:
+            resp = sfn.list_executions(**kwargs)
+            runs.update(e["name"] for e in resp["executions"])
+            if not resp.get("nextToken"):
+                break
+            kwargs["nextToken"] = resp["nextToken"]
+    return runs
+
+
+def _table_pairs(
+    orders: list[dict[str, Any]], payments: list[dict[str, Any]], runs: Counter[str]
+) -> Iterable[Violation]:
+    by_order: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in payments:
+        by_order[p["orderId"]].append(p)
+    order_ids = {o["orderId"] for o in orders}
+    for oid in by_order.keys() - order_ids:
+        yield Violation(oid, "a payment without an order")
+    for o in orders:
+        oid, status = o["orderId"], o["status"]
+        pays = by_order.get(oid, [])
+        if len(pays) != 1:
+            yield Violation(oid, f"order {status} has {len(pays)} payments")
+            continue
+        p = pays[0]
+        if p["userId"] != o["userId"] or p["bill"] != o["bill"]:
+            yield Violation(oid, f"payment {p['userId']}/{p['bill']} != order {o['userId']}/{o['bill']}")
+        if status in ("created", "confirmed") or p["status"] in ("pending", "processing"):
+            yield Violation(oid, f"left in flight: order {status}, payment {p['status']}")
+        elif p["status"] not in PAYMENT_FOR_ORDER.get(status, set()) or status not in ORDER_FOR_PAYMENT.get(
+            p["status"], set()
+        ):
+            yield Violation(oid, f"order {status} but payment {p['status']}")
+        if status == "delivered" and runs[oid] != 1:
+            yield Violation(oid, f"delivered after {runs[oid]} delivery executions")
+    for name, n in runs.items():
+        if n != 1:
+            yield Violation(name, f"{n} delivery executions")
+
+
+def _charges(ledger: list[dict[str, Any]], payments: list[dict[str, Any]]) -> Iterable[Violation]:
+    """A card is charged at most once per order; an approved charge ends paid or refunded exactly once."""
+    charges: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    refunds: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in ledger:
+        kind, _, oid = str(entry["key"]).partition("/")
+        (charges if entry.get("kind") == "charge" else refunds)[oid].append(entry)
+        if kind not in ("charge", "refund"):
+            yield Violation(oid or entry["key"], f"unexpected ledger entry {entry['key']}")
+    for p in payments:
+        oid, status = p["orderId"], p["status"]
+        approved = [c for c in charges.get(oid, []) if c.get("approved")]
+        if len(charges.get(oid, [])) > 1:
+            yield Violation(oid, f"card charged {len(charges[oid])} times")
+        if status == "paid" and not approved:
+            yield Violation(oid, "paid without an approved charge")
+        if approved and status not in ("paid", "refunded"):
+            yield Violation(oid, f"card charged but the payment is {status} and nothing was refunded")
+        if approved and status == "refunded" and len(refunds.get(oid, [])) != 1:
+            yield Violation(oid, f"refunded payment with {len(refunds.get(oid, []))} refunds at the processor")
+        if refunds.get(oid) and status != "refunded":
+            yield Violation(oid, f"refunded at the processor but the payment is {status}")
+
+
+def _clients(orders: list[dict[str, Any]], payments: list[dict[str, Any]], driven: list[Order]) -> Iterable[Violation]:
+    """Each order the clients placed exists once, in the state their answers imply; no order more."""
+    stored = {o["orderId"]: o for o in orders}
+    pay_status = {p["orderId"]: p["status"] for p in payments}
+    known = {o.order_id for o in driven if o.order_id}
+    planned = Counter(o.user for o in driven)
+    per_user = Counter(o["userId"] for o in orders if o["userId"] in planned)
+    for user, n in per_user.items():
+        if n > planned[user]:
+            extra = sorted(o["orderId"] for o in orders if o["userId"] == user and o["orderId"] not in known)
+            yield Violation(",".join(extra), f"user {user} placed {planned[user]} orders, {n} exist")
+    for o in driven:
+        if o.failed:
+            yield Violation(o.order_id or f"({o.plan} of {o.user})", f"client: {o.failed}")
+        if not o.order_id:
+            continue
+        item = stored.get(o.order_id)
+        if item is None:
+            yield Violation(o.order_id, "answered 201 but the order does not exist")
+            continue
+        state = (item["status"], pay_status.get(o.order_id, "missing"))
+        if state not in implied_states(o):
+            yield Violation(o.order_id, f"{o.plan} answered {o.answers} but ended {state[0]}/{state[1]}")
+
+
+def check(stack: Any, driven: list[Order]) -> tuple[list[Violation], dict[str, Any]]:
+    """Every violation (table pairs, deliveries, charges, the clients' view) and the figures behind them."""
+    orders = scan(stack, "OrdersTable")
+    payments = scan(stack, "PaymentsTable")
+    runs = execution_counts(stack)
+    violations = list(_table_pairs(orders, payments, runs))
+    pay_status = {p["orderId"]: p["status"] for p in payments}
+    figures: dict[str, Any] = {
+        "final states": Counter(f"{o['status']}/{pay_status.get(o['orderId'], 'missing')}" for o in orders)
+    }
+    if LEDGER_TABLE in stack.model.tables:
+        ledger = scan(stack, LEDGER_TABLE)
+        violations += _charges(ledger, payments)
+        figures["charges"] = Counter(
+            "refund" if e.get("kind") != "charge" else "charge " + ("approved" if e.get("approved") else "declined")
+            for e in ledger
+        )
+    else:
+        figures["charges"] = "not observable: the template has no card sandbox ledger"
+    violations += _clients(orders, payments, driven)
+    return violations, figures
