@@ -14,7 +14,7 @@ PORT ?= 3000
 USER ?= alice
 QUEUE ?=
 
-.PHONY: help venv asl-validator run token test lint typecheck template-check build lock unit integration e2e openapi events bench soak redrive clean
+.PHONY: help venv asl-validator run token test lint typecheck template-check build lock unit integration e2e openapi events bench soak chaos redrive clean
 
 help:
 	@echo "make run      start the whole system locally (PORT, JWT_SECRET, DELIVERY_DELAY_SECONDS)"
@@ -22,6 +22,7 @@ help:
 	@echo "make test     lint, type-check, template checks, sam build and every test"
 	@echo "make bench    measure cold start, latency, throughput, event chain and cost"
 	@echo "make soak     drive N orders (default 2000) through the local stack"
+	@echo "make chaos    the soak under faults (5% of AWS calls, 1% of invocations killed), then every invariant"
 	@echo "make redrive  move DLQ messages back: make redrive QUEUE=OrdersInboxDLQ"
 	@echo "make openapi  regenerate openapi.json from the code"
 	@echo "make events   regenerate asyncapi.json (the event catalogue) from the event models"
@@ -83,7 +84,7 @@ lock: venv
 
 # Each suite runs in its own process: moto's state is global to a process, and the local
 # stack, the unit tests' moto server and the resilience stack must not share it.
-PYTEST_SUITES := unit devstack integration e2e resilience
+PYTEST_SUITES := unit devstack integration e2e resilience chaos
 
 test: lint typecheck template-check build
 	@set -e; for suite in $(PYTEST_SUITES); do \
@@ -110,6 +111,10 @@ bench: venv $(SAM_VENV)/.installed
 
 soak: venv
 	$(PY) -m devstack soak
+
+# CHAOS_ARGS: e.g. --orders 300 --seed 7 --aws-rate 0.1 (python -m devstack chaos --help)
+chaos: venv
+	$(PY) -m devstack chaos $(CHAOS_ARGS)
 
 redrive: venv
 	$(PY) -m devstack redrive --queue $(QUEUE)

@@ -162,9 +162,10 @@ class Chaos:
         rng = self._draw(f"kill|{function}")
         if rng.random() >= self.config.kill_rate:
             return None
-        # Somewhere inside a typical invocation of this function (learnt from the ones before).
+        # Somewhere inside a typical invocation of this function (learnt from the ones before); one that
+        # ends sooner escapes (counted as such).
         typical = self._durations.get(function, 0.02)
-        return rng.uniform(0.0, typical)
+        return rng.uniform(0.05, 0.8) * typical
 
     def arm_kill(self, function: str, kill: Callable[[], bool]) -> Callable[[], None] | None:
         """Start the clock of a doomed invocation; returns its disarm (call it when the invocation ends)."""
@@ -172,14 +173,22 @@ class Chaos:
         if delay is None:
             return None
 
+        fired = threading.Event()
+
         def fire() -> None:
+            fired.set()
             if kill():
                 self.note(f"kill {function}")
+
+        def disarm() -> None:
+            timer.cancel()
+            if not fired.is_set():
+                self.note(f"kill escaped (the invocation ended first) {function}")
 
         timer = threading.Timer(delay, fire)
         timer.daemon = True
         timer.start()
-        return timer.cancel
+        return disarm
 
     def observed(self, function: str, seconds: float) -> None:
         with self._lock:

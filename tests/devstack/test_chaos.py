@@ -27,7 +27,7 @@ def function_client(stack: LocalStack, service: str = "dynamodb") -> Any:
         endpoint_url=stack.aws_endpoint,
         region_name=REGION,
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - moto
+        aws_secret_access_key="testing",
         config=Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
             user_agent_extra="exec-env/AWS_Lambda_python3.11",
@@ -95,9 +95,7 @@ def test_clients_other_than_functions_and_pollers_are_spared(stack: LocalStack, 
         ddb.get_item(TableName=stack.physical_id("Table"), Key={"pk": {"S": "chaos-nothing"}})
 
 
-def test_timeouts_drop_the_connection_with_or_without_applying_the_request(
-    stack: LocalStack, chaos_on: Any
-) -> None:
+def test_timeouts_drop_the_connection_with_or_without_applying_the_request(stack: LocalStack, chaos_on: Any) -> None:
     chaos = chaos_on(seed=3, aws_rate=1.0, kinds=("timeout",), timeout_hold=0.0, kill_rate=0, delivery_rate=0)
     ddb = function_client(stack)
     table = stack.physical_id("Table")

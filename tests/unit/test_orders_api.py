@@ -323,3 +323,29 @@ def test_a_client_error_that_is_the_callers_fault_stays_500(call, aws: AwsHarnes
     response = call("create", body={"bill": 5})
     aws.server.faults.clear()
     assert response.status == 500
+
+
+def test_a_create_whose_answer_was_lost_is_not_repeated_when_its_record_expires(call, aws: AwsHarness):
+    """The first attempt created the order, then died before its idempotency record said so (a worker
+    killed, the store failing): once the open record expires, the client's retry gets the same order."""
+    headers = {"Idempotency-Key": "lost-answer"}
+    aws.server.faults.inject(service="dynamodb", operation="UpdateItem", status=500, code="InternalServerError")
+    first = call("create", body={"bill": 7}, headers=headers)
+    aws.server.faults.clear()
+    assert first.status == 503  # the order exists, but the client cannot know
+    (created,) = aws.items("OrdersTable")
+    assert call("create", body={"bill": 7}, headers=headers).status == 409  # still in progress
+    ddb = aws.client("dynamodb")
+    table = aws.physical_id("IdempotencyTable")
+    for record in aws.items("IdempotencyTable"):
+        if "in_progress_expiration" in record:  # the first attempt's record, as if its invocation timed out
+            ddb.update_item(
+                TableName=table,
+                Key={"id": {"S": record["id"]}},
+                UpdateExpression="SET in_progress_expiration = :past",
+                ExpressionAttributeValues={":past": {"N": "1"}},
+            )
+    again = call("create", body={"bill": 7}, headers=headers)
+    assert again.status == 201, again.body
+    assert again.body["data"]["id"] == created["orderId"]
+    assert [i["orderId"] for i in aws.items("OrdersTable")] == [created["orderId"]]

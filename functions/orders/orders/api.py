@@ -10,13 +10,14 @@ from orders.models import CreateOrderRequest, OrderPage, OrderResponse
 from orders.repository import OrdersRepository
 from platform_core.api import caller_id, correlation_id, idempotency_key, json_response, make_resolver
 from platform_core.config import aws_client, require_env
-from platform_core.idempotency import run_once
+from platform_core.idempotency import reserve, run_once
 from platform_core.observability import logger, metrics
 from platform_core.problems import ProblemError, problem_doc
 
 app = make_resolver(logger)
 repo = OrdersRepository(aws_client("dynamodb"), require_env("ORDERS_TABLE_NAME"))
 
+CREATE_SCOPE = ("create-order",)
 OrderId = Annotated[str, Path(min_length=1, max_length=64, description="The order's id.")]
 
 
@@ -37,16 +38,20 @@ OrderId = Annotated[str, Path(min_length=1, max_length=64, description="The orde
 def create_order(body: Annotated[CreateOrderRequest, Body()]) -> Response[OrderResponse]:
     user_id = caller_id(app)
     cid = correlation_id(app)
+    key = idempotency_key(app)
 
     def operation() -> tuple[int, dict[str, Any], dict[str, str]]:
-        order = service.create_order(repo, user_id, body.bill, cid)
+        identity = service.new_identity()
+        if key is not None:
+            identity = reserve(scope=CREATE_SCOPE, user_id=user_id, key=key, payload=body.model_dump(), values=identity)
+        order = service.create_order(repo, user_id, body.bill, cid, identity)
         location = f"/{app.current_event.request_context.stage}/orders/{order.id}"
         return 201, {"data": order.model_dump()}, {"Location": location}
 
     status, payload, headers = run_once(
-        scope=("create-order",),
+        scope=CREATE_SCOPE,
         user_id=user_id,
-        key=idempotency_key(app),
+        key=key,
         payload=body.model_dump(),
         operation=operation,
         lambda_context=app.lambda_context,

@@ -37,10 +37,28 @@ def to_order(item: dict[str, Any]) -> Order:
     )
 
 
-def create_order(repo: OrdersRepository, user_id: str, bill: float | int, correlation_id: str) -> Order:
-    item = new_order_item(new_id(), user_id, to_decimal(bill), utc_now_iso(), correlation_id)
-    if not repo.add(item):  # a ULID collision: astronomically unlikely, never silently overwritten
-        raise RuntimeError("order id collision")
+def new_identity() -> dict[str, str]:
+    """An order's id and creation time, drawn once per request (see `create_order`)."""
+    return {"orderId": new_id(), "createdAt": utc_now_iso()}
+
+
+def create_order(
+    repo: OrdersRepository,
+    user_id: str,
+    bill: float | int,
+    correlation_id: str,
+    identity: dict[str, str] | None = None,
+) -> Order:
+    """A new order; `identity` (id and creation time) is the request's own, reserved under its
+    Idempotency-Key, so a retry of a request whose answer was lost makes the same order, once."""
+    identity = identity or new_identity()
+    item = new_order_item(identity["orderId"], user_id, to_decimal(bill), identity["createdAt"], correlation_id)
+    if not repo.add(item):
+        # The id is this request's (a fresh ULID, or reserved by its key): the order is there already
+        # because this request wrote it before (the SDK retried a write whose answer was lost, or an
+        # earlier attempt died after writing). Never overwritten.
+        logger.info("order already created by this request", extra={"order_id": item["orderId"]})
+        return to_order(item)
     count("OrdersCreated")
     logger.info("order created", extra={"order_id": item["orderId"]})
     return to_order(item)

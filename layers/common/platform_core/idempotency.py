@@ -7,11 +7,14 @@ separator a user id or a header may itself contain.
 """
 
 import functools
+import hashlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 from platform_core.config import aws_client, require_env
+from platform_core.dynamo import deserialize, serialize
 from platform_core.jsonutil import to_plain
 from platform_core.observability import logger
 from platform_core.problems import ProblemError
@@ -88,3 +91,40 @@ def run_once(
         logger.warning("idempotency store failed", extra={"error": str(exc.__cause__ or exc)})
         raise ProblemError(503, "The service is unavailable; retry shortly.", headers={"Retry-After": "1"}) from exc
     return int(stored["status"]), dict(stored["body"]), dict(stored.get("headers") or {})
+
+
+@functools.cache
+def _reservations() -> tuple[Any, str]:
+    return aws_client("dynamodb"), require_env("IDEMPOTENCY_TABLE_NAME")
+
+
+def reserve(*, scope: tuple[str, ...], user_id: str, key: str, payload: Any, values: dict[str, str]) -> dict[str, str]:
+    """The values the first request with this key reserved (these, if it is the first).
+
+    Powertools replays a finished request, but an attempt that dies after its effect and before its
+    record says so (a killed worker, a failing store) leaves the record open; once that expires, the
+    client's retry runs the operation again. An operation that draws its identity (an order id) from
+    here makes the same effect again, which a conditional write then finds already done.
+    """
+    client, table = _reservations()
+    digest = hashlib.sha256(record_key(("reservation", *scope), user_id, key).encode()).hexdigest()
+    body = hashlib.sha256(json.dumps(to_plain(payload), sort_keys=True, default=str).encode()).hexdigest()
+    item = {
+        "id": f"reservation#{digest}",
+        "expiration": int(time.time()) + KEY_LIFETIME_SECONDS,
+        "payloadHash": body,
+        **values,
+    }
+    try:
+        client.put_item(
+            TableName=table,
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(id)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except client.exceptions.ConditionalCheckFailedException as exc:
+        old = deserialize(getattr(exc, "response", {}).get("Item") or {})
+        if old.get("payloadHash") != body:
+            raise ProblemError(409, "This Idempotency-Key was used with a different request body.") from exc
+        return {name: str(old[name]) for name in values}
+    return values
