@@ -47,8 +47,14 @@ STACK_OVERRIDES = {
 }
 
 
-def _dead_letter_queues(stack: Any) -> dict[str, str]:
-    return {q.redrive.dead_letter_queue: q.logical_id for q in stack.model.queues.values() if q.redrive is not None}
+def _dead_letter_queues(stack: Any) -> list[str]:
+    """Queues no function polls: DLQs and on-failure destinations, where a message is one that failed."""
+    polled = {sq.queue for fn in stack.model.functions.values() for sq in fn.sqs_events}
+    return sorted(set(stack.model.queues) - polled)
+
+
+def _redrivable(stack: Any) -> set[str]:
+    return {q.redrive.dead_letter_queue for q in stack.model.queues.values() if q.redrive is not None}
 
 
 def _depth(stack: Any, logical_id: str) -> int:
@@ -112,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         busy = settle(stack, args.timeout)
         dlqs = _dead_letter_queues(stack)
         arrivals = {dlq: _depth(stack, dlq) for dlq in dlqs}
-        redriven = {dlq: stack.redrive(dlq) for dlq, n in arrivals.items() if n}
+        redriven = {dlq: stack.redrive(dlq) for dlq, n in arrivals.items() if n and dlq in _redrivable(stack)}
         if redriven:
             print(f"redriven after the faults stopped: {redriven}", flush=True)
             busy = settle(stack, args.timeout)

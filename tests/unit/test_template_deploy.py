@@ -209,6 +209,8 @@ CONTRACT_GATEWAY_CODES = {
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "THROTTLED": 429,
     "INTEGRATION_TIMEOUT": 504,
+    # The authorizer could not verify (its Secrets Manager call kept failing): AWS failing is 503, never 500.
+    "AUTHORIZER_FAILURE": 503,
 }
 # Types the contract does not name keep API Gateway's own status codes.
 OTHER_AWS_CODES = {
@@ -217,7 +219,6 @@ OTHER_AWS_CODES = {
     "QUOTA_EXCEEDED": 429,
     "BAD_REQUEST_BODY": 400,
     "INTEGRATION_FAILURE": 504,
-    "AUTHORIZER_FAILURE": 500,
 }
 
 
