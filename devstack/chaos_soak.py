@@ -42,8 +42,11 @@ KILLED = (
 )
 STACK_OVERRIDES = {
     "DeliveryDelaySeconds": "1",
-    # A message whose consumer died comes back after 2 s, not the deployed 60 s (it is retried the same way).
-    "InboxVisibilityTimeoutSeconds": "2",
+    # A message whose consumer died comes back after 10 s (the template's least; 60 s deployed): five
+    # receives outlast the 30 s lease of a payment claim whose charger died.
+    "InboxVisibilityTimeoutSeconds": "10",
+    # The soak's: a charge takes a while, so cancels race it.
+    "CardSandboxLatencyMs": "150",
 }
 
 

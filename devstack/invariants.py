@@ -5,6 +5,7 @@ Read once nothing is in flight (``LocalStack.wait_idle``): every violation names
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from devstack.soak import Order
+from devstack.soak import Order, charge_violations
 
 # order status -> the payment statuses it may sit with once nothing is in flight, and the converse
 PAYMENT_FOR_ORDER = {
@@ -29,6 +30,7 @@ ORDER_FOR_PAYMENT = {
     "voided": {"cancelled"},
     "refunded": {"cancelled"},
 }
+ULID = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{26}\b")
 LEDGER_TABLE = "CardSandboxTable"  # the card sandbox's record of charges and refunds, when the template has it
 
 
@@ -41,18 +43,24 @@ class Violation:
         return f"{self.order_id}: {self.what}"
 
 
+# Plans whose end does not depend on the answers (a 409 to a retried pay: an earlier attempt got through).
+FIXED_STATES = {
+    "cancel_before_pay": {("cancelled", "voided")},
+    "declined": {("declined", "declined")},
+    "paid": {("delivered", "paid")},
+}
+
+
 def implied_states(order: Order) -> set[tuple[str, str]]:
     """The (order, payment) states the answers this order's client got allow once everything settled."""
-    a = order.answers
-    if order.plan == "cancel_before_pay":
-        return {("cancelled", "voided")}
-    if order.plan == "declined":
-        return {("declined", "declined")}
-    if order.plan == "paid":
-        return {("delivered", "paid")}  # a 409 too: an earlier attempt of the same request got through
-    if a.get("cancel") == 409:  # the cancel came after the delivery
+    if order.plan in FIXED_STATES:
+        return FIXED_STATES[order.plan]
+    cancel, pay = order.answers.get("cancel"), order.answers.get("pay")
+    if order.plan == "cancel_racing_decline":  # a 409 to the cancel: the decline came first
+        return {("declined", "declined")} if cancel == 409 else {("cancelled", "voided"), ("cancelled", "declined")}
+    if cancel == 409:  # the cancel came after the delivery
         return {("delivered", "paid")}
-    if order.plan == "cancel_after_pay" or a.get("pay") == 200:
+    if order.plan == "cancel_after_pay" or pay == 200:
         return {("cancelled", "refunded")}  # it was paid, then cancelled: refunded
     return {("cancelled", "voided"), ("cancelled", "refunded")}  # racing: cancel before or after the charge
 
@@ -115,30 +123,6 @@ def _table_pairs(
             yield Violation(name, f"{n} delivery executions")
 
 
-def _charges(ledger: list[dict[str, Any]], payments: list[dict[str, Any]]) -> Iterable[Violation]:
-    """A card is charged at most once per order; an approved charge ends paid or refunded exactly once."""
-    charges: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    refunds: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for entry in ledger:
-        kind, _, oid = str(entry["key"]).partition("/")
-        (charges if entry.get("kind") == "charge" else refunds)[oid].append(entry)
-        if kind not in ("charge", "refund"):
-            yield Violation(oid or entry["key"], f"unexpected ledger entry {entry['key']}")
-    for p in payments:
-        oid, status = p["orderId"], p["status"]
-        approved = [c for c in charges.get(oid, []) if c.get("approved")]
-        if len(charges.get(oid, [])) > 1:
-            yield Violation(oid, f"card charged {len(charges[oid])} times")
-        if status == "paid" and not approved:
-            yield Violation(oid, "paid without an approved charge")
-        if approved and status not in ("paid", "refunded"):
-            yield Violation(oid, f"card charged but the payment is {status} and nothing was refunded")
-        if approved and status == "refunded" and len(refunds.get(oid, [])) != 1:
-            yield Violation(oid, f"refunded payment with {len(refunds.get(oid, []))} refunds at the processor")
-        if refunds.get(oid) and status != "refunded":
-            yield Violation(oid, f"refunded at the processor but the payment is {status}")
-
-
 def _clients(orders: list[dict[str, Any]], payments: list[dict[str, Any]], driven: list[Order]) -> Iterable[Violation]:
     """Each order the clients placed exists once, in the state their answers imply; no order more."""
     stored = {o["orderId"]: o for o in orders}
@@ -164,6 +148,11 @@ def _clients(orders: list[dict[str, Any]], payments: list[dict[str, Any]], drive
             yield Violation(o.order_id, f"{o.plan} answered {o.answers} but ended {state[0]}/{state[1]}")
 
 
+def _order_id(line: str) -> str:
+    found = ULID.search(line)
+    return found.group(0) if found else "-"
+
+
 def check(stack: Any, driven: list[Order]) -> tuple[list[Violation], dict[str, Any]]:
     """Every violation (table pairs, deliveries, charges, the clients' view) and the figures behind them."""
     orders = scan(stack, "OrdersTable")
@@ -176,7 +165,7 @@ def check(stack: Any, driven: list[Order]) -> tuple[list[Violation], dict[str, A
     }
     if LEDGER_TABLE in stack.model.tables:
         ledger = scan(stack, LEDGER_TABLE)
-        violations += _charges(ledger, payments)
+        violations += [Violation(_order_id(line), line) for line in charge_violations(payments, ledger)]
         figures["charges"] = Counter(
             "refund" if e.get("kind") != "charge" else "charge " + ("approved" if e.get("approved") else "declined")
             for e in ledger

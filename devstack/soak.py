@@ -159,7 +159,7 @@ def run_order(client: Client, order: Order, settle_timeout: float) -> None:
     if order.plan.startswith("cancel_racing"):
         race_pay_and_cancel(client, order, body, idem)
         return
-    r = client.call("POST", f"/payments/pay/{oid}", "pay", json=body, headers={"Idempotency-Key": idem + "-pay"})
+    r = pay_until_settled(client, oid, body, idem + "-pay", settle_timeout)
     # 409 only after a retry: an earlier attempt of this request got through (the final state tells)
     expected = (402 if order.plan == "declined" else 200, 409)
     if order.answered("pay", r) not in expected:
@@ -169,6 +169,23 @@ def run_order(client: Client, order: Order, settle_timeout: float) -> None:
         r = client.call("DELETE", f"/orders/{oid}", "cancel")
         if order.answered("cancel", r) not in (200, 409):  # 409: already delivered
             order.failed = f"cancel answered {order.answers['cancel'] or 'nothing'}"
+
+
+def pay_until_settled(
+    client: Client, oid: str, body: dict[str, Any], key: str, timeout: float
+) -> requests.Response | None:
+    """Pay; a 409 while the payment is still ``processing`` (an earlier attempt of this request died
+    while charging) is sent again, with the same key, until the claim's lease lets it settle the charge."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.call("POST", f"/payments/pay/{oid}", "pay", json=body, headers={"Idempotency-Key": key})
+        if r is None or r.status_code != 409 or time.monotonic() > deadline:
+            return r
+        p = client.call("GET", f"/payments/{oid}", "get payment")
+        if p is None or p.status_code != 200 or p.json()["data"]["status"] != "processing":
+            return r
+        client.stats.retried("pay: 409 processing")
+        time.sleep(2.0)
 
 
 def race_pay_and_cancel(client: Client, order: Order, body: dict[str, Any], idem: str) -> None:

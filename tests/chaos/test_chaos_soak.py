@@ -9,7 +9,7 @@ import sys
 
 from tests.support.lambda_env import ROOT
 
-SHORT_FORM_ORDERS = 300
+SHORT_FORM_ORDERS = 200
 
 
 def test_short_chaos_soak_keeps_every_invariant() -> None:
