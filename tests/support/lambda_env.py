@@ -20,6 +20,8 @@ import requests
 from devstack.aws import MotoServer, create_resources, create_state_machines, make_client
 from devstack.template import StackModel, load_stack_model
 from devstack.tokens import DEV_JWT_SECRET
+from tests.support.iam_calls import IamEnforcer
+from tests.unit.test_iam import transformed_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -111,6 +113,8 @@ class AwsHarness:
             TEMPLATE, parameter_overrides, endpoint=self.endpoint, physical_overrides=overrides
         )
         create_state_machines(self.model, self.endpoint)
+        # Each handler runs with its role's DynamoDB permissions enforced (tests/support/iam_calls.py).
+        self.iam = IamEnforcer(transformed_template(), {lid: t.name for lid, t in self.model.tables.items()})
 
     def client(self, service: str) -> Any:
         return make_client(service, self.endpoint)
@@ -133,7 +137,13 @@ class AwsHarness:
                 del sys.modules[name]
         module_name, _, attr = function.handler.rpartition(".")
         module = importlib.import_module(module_name)
-        return getattr(module, attr)
+        handler = getattr(module, attr)
+
+        def as_its_role(event: dict[str, Any], context: Any) -> Any:
+            with self.iam.running(logical_id):
+                return handler(event, context)
+
+        return as_its_role
 
     def invoke(self, logical_id: str, event: dict[str, Any], monkeypatch: Any) -> Any:
         return self.handler(logical_id, monkeypatch)(event, LambdaContext(function_name=logical_id))

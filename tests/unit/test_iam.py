@@ -11,6 +11,10 @@ A statement fails the test when it
   Secrets Manager, CloudWatch Logs) on `Resource: "*"`, instead of naming those resources,
 - or a managed policy is attached whose name contains FullAccess, AdministratorAccess or PowerUser.
 Known, justified exceptions are listed below with their reasons; anything else needs a scoped policy.
+
+Each function's DynamoDB grants are also checked against its code (tests/support/iam_calls.py): no action
+its reachable code never calls is granted (upper bound, static), and every handler test runs with its
+role's DynamoDB permissions enforced, so a call the role does not allow fails that test (lower bound).
 """
 
 from __future__ import annotations
@@ -96,7 +100,8 @@ for lid, res in template.get("Resources", {}).items():
     props = res.get("Properties") or {}
     for key in ("CodeUri", "ContentUri", "DefinitionUri"):
         if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
-            props[key] = "s3://packaged-artifacts/" + lid
+            # The key keeps the local path, so tests can find a function's code (tests/support/iam_calls.py).
+            props[key] = "s3://packaged-artifacts/" + props[key].strip("/")
 out = transform(template, request["parameters"], StubManagedPolicyLoader(request["managed_policies"]))
 json.dump(out, sys.stdout)
 """
@@ -316,3 +321,53 @@ def test_the_card_sandbox_ledger_is_read_and_appended_by_the_charging_functions_
     for statements in users.values():
         actions = {a for s in statements for a in _as_list(s["Action"])}
         assert actions == {"dynamodb:GetItem", "dynamodb:PutItem"}
+
+
+# ------------------------------------------------------------------ each function's DynamoDB actions, from its code
+
+
+def test_no_function_is_granted_a_dynamodb_action_its_code_never_calls():
+    from tests.support.iam_calls import excess_grants
+
+    template = transformed_template()
+    functions = [lid for lid, res in template["Resources"].items() if res["Type"] == "AWS::Lambda::Function"]
+    assert [p for fn in functions for p in excess_grants(template, fn)] == []
+
+
+def test_the_static_reading_finds_the_calls_the_code_makes():
+    from tests.support.iam_calls import granted, static_calls
+
+    template = transformed_template()
+    pay = static_calls(template, "PayOrderFunction")
+    assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= pay["own"]
+    assert "dynamodb:Scan" not in pay["own"] and "dynamodb:DeleteItem" not in pay["own"]
+    assert pay["idempotency"]  # the pay route imports Powertools idempotency
+    assert static_calls(template, "PaymentsPublisherFunction")["idempotency"] == set()
+    # Payments' functions may neither scan nor delete payments.
+    for function in ("PayOrderFunction", "PaymentsInboxFunction"):
+        actions = granted(template, function)["PaymentsTable"]
+        assert not actions & {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}, function
+
+
+def test_the_check_catches_a_crud_policy():
+    from tests.support.iam_calls import excess_grants
+
+    template = json.loads(json.dumps(transformed_template()))
+    role = template["Resources"]["GetPaymentFunctionRole"]["Properties"]
+    role["Policies"].append(
+        {
+            "PolicyName": "Crud",
+            "PolicyDocument": {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:Scan"],
+                        "Resource": {"Fn::GetAtt": ["PaymentsTable", "Arn"]},
+                    }
+                ]
+            },
+        }
+    )
+    assert "GetPaymentFunction: dynamodb:Scan on PaymentsTable, which its code never calls" in excess_grants(
+        template, "GetPaymentFunction"
+    )
