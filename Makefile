@@ -14,7 +14,7 @@ PORT ?= 3000
 USER ?= alice
 QUEUE ?=
 
-.PHONY: help venv asl-validator run token test lint typecheck template-check build lock unit integration e2e openapi events bench soak chaos redrive clean
+.PHONY: help venv asl-validator replay redrive-events run token test lint typecheck template-check build lock unit integration e2e openapi events bench soak chaos redrive clean
 
 help:
 	@echo "make run      start the whole system locally (PORT, JWT_SECRET, DELIVERY_DELAY_SECONDS)"
@@ -24,6 +24,8 @@ help:
 	@echo "make soak     drive N orders (default 2000) through the local stack"
 	@echo "make chaos    the soak under faults (5% of AWS calls, 1% of invocations killed), then every invariant"
 	@echo "make redrive  move DLQ messages back: make redrive QUEUE=OrdersInboxDLQ"
+	@echo "make redrive-events  move EventDeliveryDLQ (SNS could not deliver) to the inboxes"
+	@echo "make replay   republish the events the stream publishers gave up on (OutboxFailureQueue)"
 	@echo "make openapi  regenerate openapi.json from the code"
 	@echo "make events   regenerate asyncapi.json (the event catalogue) from the event models"
 	@echo "make lock     regenerate the hash-locked requirements from the requirements.in files"
@@ -118,6 +120,13 @@ chaos: venv
 
 redrive: venv
 	$(PY) -m devstack redrive --queue $(QUEUE)
+
+# Against the running local stack; on AWS: python -m tools.ops --stack <name> ... (docs/operations.md).
+redrive-events: venv
+	$(PY) -m tools.ops redrive-events
+
+replay: venv
+	$(PY) -m tools.ops replay
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .devstack

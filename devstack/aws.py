@@ -350,6 +350,8 @@ def create_resources(  # noqa: PLR0912
                 attrs["FilterPolicyScope"] = s.filter_policy_scope
         if s.raw_message_delivery:
             attrs["RawMessageDelivery"] = "true"
+        if s.redrive_policy:
+            attrs["RedrivePolicy"] = json.dumps(s.redrive_policy)
         sns.subscribe(
             TopicArn=s.topic_arn, Protocol=s.protocol, Endpoint=s.endpoint, Attributes=attrs, ReturnSubscriptionArn=True
         )

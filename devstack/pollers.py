@@ -47,6 +47,26 @@ def _to_json_safe(value: Any) -> Any:
     return value
 
 
+def record_age(record: dict[str, Any], now: float) -> float:
+    """Seconds since the stream record was written (ApproximateCreationDateTime), 0 when unknown."""
+    created = (record.get("dynamodb") or {}).get("ApproximateCreationDateTime")
+    if isinstance(created, dt.datetime):
+        return now - created.timestamp()
+    if isinstance(created, int | float):
+        return now - float(created)
+    return 0.0
+
+
+def _iso(created: Any) -> str | None:
+    if isinstance(created, dt.datetime):
+        return created.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(created, int | float):
+        return (
+            dt.datetime.fromtimestamp(float(created), dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
+    return None
+
+
 def _sqs_record(m: dict[str, Any], queue: QueueModel) -> dict[str, Any]:
     attrs = m.get("Attributes", {})
     mattrs = {}
@@ -267,7 +287,23 @@ class StreamPoller(threading.Thread):
             "eventSourceARN": self.source.stream_arn,
         }
 
+    def _expire(self, shard: _Shard) -> None:
+        """MaximumRecordAgeInSeconds: records older than that go to the on-failure destination unprocessed."""
+        max_age = self.source.maximum_record_age
+        if max_age < 0:
+            return
+        expired = 0
+        while expired < len(shard.pending) and record_age(shard.pending[expired], time.time()) > max_age:
+            expired += 1
+        if expired:
+            batch, shard.pending = shard.pending[:expired], shard.pending[expired:]
+            shard.attempts = 0
+            self._on_failure(shard, batch, None, "RecordAgeExceeded")
+
     def _process(self, shard: _Shard) -> None:
+        self._expire(shard)
+        if not shard.pending:
+            return
         batch = shard.pending[: max(1, min(shard.window, self.source.batch_size))]
         records = [self._lambda_record(r) for r in batch]
         corr = ""
@@ -312,22 +348,25 @@ class StreamPoller(threading.Thread):
             failed_batch = shard.pending[: len(batch) - done]
             shard.pending = shard.pending[len(failed_batch) :]
             shard.attempts = 0
-            self._on_failure(shard, failed_batch, res)
+            self._on_failure(shard, failed_batch, res, "RetryAttemptsExhausted")
             return
         backoff = min(2.0, 0.05 * (2 ** min(shard.attempts, 6)))
         self.stop.wait(backoff)
 
-    def _on_failure(self, shard: _Shard, batch: list[dict[str, Any]], res: InvokeResult) -> None:
+    def _on_failure(self, shard: _Shard, batch: list[dict[str, Any]], res: InvokeResult | None, condition: str) -> None:
         dest = self.source.on_failure_destination
-        msg = f"dropped {len(batch)} records after {self.source.maximum_retry_attempts} retries"
+        if condition == "RecordAgeExceeded":
+            msg = f"dropped {len(batch)} records older than {self.source.maximum_record_age} s"
+        else:
+            msg = f"dropped {len(batch)} records after {self.source.maximum_retry_attempts} retries"
         if dest and batch:
             first, last = batch[0].get("dynamodb", {}), batch[-1].get("dynamodb", {})
             payload = {
                 "requestContext": {
-                    "requestId": res.request_id,
+                    "requestId": res.request_id if res else str(uuid.uuid4()),
                     "functionArn": self.fn.arn,
-                    "condition": "RetryAttemptsExhausted",
-                    "approximateInvokeCount": self.source.maximum_retry_attempts + 1,
+                    "condition": condition,
+                    "approximateInvokeCount": self.source.maximum_retry_attempts + 1 if res else 0,
                 },
                 "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
                 "version": "1.0",
@@ -336,6 +375,8 @@ class StreamPoller(threading.Thread):
                     "shardId": shard.shard_id,
                     "startSequenceNumber": first.get("SequenceNumber"),
                     "endSequenceNumber": last.get("SequenceNumber"),
+                    "approximateArrivalOfFirstRecord": _iso(first.get("ApproximateCreationDateTime")),
+                    "approximateArrivalOfLastRecord": _iso(last.get("ApproximateCreationDateTime")),
                     "batchSize": len(batch),
                     "streamArn": self.source.stream_arn,
                 },

@@ -147,6 +147,7 @@ class StreamEventSource:
     starting_position: str = "LATEST"
     batch_size: int = 100
     maximum_retry_attempts: int = -1
+    maximum_record_age: int = -1  # seconds; -1: records never expire (before the stream's 24 hours)
     bisect_on_error: bool = False
     report_batch_item_failures: bool = False
     on_failure_destination: str | None = None
@@ -229,6 +230,7 @@ class SubscriptionModel:
     filter_policy: dict[str, Any] | None
     filter_policy_scope: str | None
     raw_message_delivery: bool
+    redrive_policy: dict[str, Any] | None = None  # set on the subscription; moto never dead-letters
 
 
 @dataclass
@@ -651,6 +653,9 @@ _NOT_ENFORCED_TYPES = {
     "AWS::Logs::LogGroup": "log group (logs go to .devstack/logs)",
     "AWS::CloudWatch::Alarm": "CloudWatch alarm",
     "AWS::CloudWatch::Dashboard": "CloudWatch dashboard",
+    "AWS::ApiGateway::Account": "API Gateway account setting (no access logs locally)",
+    "AWS::CloudFormation::WaitConditionHandle": "creation-order handle (nothing to order locally)",
+    "AWS::KMS::Key": "KMS key (no encryption locally)",
 }
 
 
@@ -769,6 +774,7 @@ def _stream_event(b: _Build, fn: FunctionModel, ename: str, ep: dict[str, Any], 
             starting_position=str(ep.get("StartingPosition", "LATEST")),
             batch_size=_as_int(ep.get("BatchSize"), 100),
             maximum_retry_attempts=_as_int(ep.get("MaximumRetryAttempts"), -1),
+            maximum_record_age=_as_int(ep.get("MaximumRecordAgeInSeconds"), -1),
             bisect_on_error=_as_bool(ep.get("BisectBatchOnFunctionError", False)),
             report_batch_item_failures="ReportBatchItemFailures" in (ep.get("FunctionResponseTypes") or []),
             on_failure_destination=str(dest) if dest else None,
@@ -887,9 +893,10 @@ def _build_subscription(b: _Build, lid: str, props: dict[str, Any], raw: dict[st
         filter_policy=json.loads(fp) if isinstance(fp, str) else fp,
         filter_policy_scope=props.get("FilterPolicyScope"),
         raw_message_delivery=_as_bool(props.get("RawMessageDelivery", False)),
+        redrive_policy=props.get("RedrivePolicy") or None,
     )
     if props.get("RedrivePolicy"):
-        b.unsupported.append(f"{lid}: subscription RedrivePolicy")
+        b.unsupported.append(f"{lid}: subscription RedrivePolicy (set, but SNS never fails a delivery locally)")
 
 
 def _build_secret(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:

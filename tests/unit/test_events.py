@@ -57,6 +57,32 @@ def test_a_change_without_a_new_status_publishes_nothing(aws: AwsHarness, monkey
     assert aws.receive_all("PaymentsInbox") == []
 
 
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("orders-stream-created.json", "OrdersPublisherFunction", "PaymentsInbox", "payment-create-event"),
+        ("orders-stream-cancelled.json", "OrdersPublisherFunction", "PaymentsInbox", "order-cancelled-event"),
+        ("payments-stream-paid.json", "PaymentsPublisherFunction", "OrdersInbox", "payment-processed-event"),
+    ],
+)
+def test_a_replay_request_republishes_the_current_status(aws: AwsHarness, monkeypatch, case):
+    """tools/ops.py replay sets republishRequestedAt: the item's status is published again, as if just reached."""
+    sample, function, queue, event_type = case
+    event = load_event(sample)
+    record = event["Records"][0]
+    record["eventName"] = "MODIFY"
+    ddb = record["dynamodb"]
+    ddb["OldImage"] = copy.deepcopy(ddb["NewImage"])
+    ddb["NewImage"]["republishRequestedAt"] = {"S": "2026-11-26T01:00:00.000Z"}
+    assert invoke(aws, monkeypatch, function, event) == {"batchItemFailures": []}
+    (published,) = envelopes(aws, queue)
+    assert published["type"] == event_type
+    # The same replay request seen again (a later, unrelated change) publishes nothing more.
+    ddb["OldImage"] = copy.deepcopy(ddb["NewImage"])
+    invoke(aws, monkeypatch, function, event)
+    assert aws.receive_all(queue) == []
+
+
 def test_sns_failure_reports_the_record_for_retry(aws: AwsHarness, monkeypatch):
     aws.server.faults.inject(service="sns", operation="Publish", status=500, code="InternalError", times=100)
     # A batch whose every record failed is a function error: the stream retries all of it.

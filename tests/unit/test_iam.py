@@ -46,6 +46,8 @@ ALLOWED_MANAGED_POLICIES = {
     "AWSXrayWriteOnlyAccess": "SAM adds it for Tracing: Active; X-Ray's write API has no resource-level permissions.",
     "AWSLambdaSQSQueueExecutionRole": "SAM adds it for SQS event sources: the poller reads and deletes messages.",
     "AWSLambdaDynamoDBExecutionRole": "SAM adds it for DynamoDB stream event sources: the poller reads the stream.",
+    "AmazonAPIGatewayPushToCloudWatchLogs": "The opt-in account-level role API Gateway logs with (AWS's own policy "
+    "for it; its log actions name no log group because API Gateway creates the groups).",
 }
 FORBIDDEN_MANAGED_POLICY_WORDS = ("FullAccess", "AdministratorAccess", "PowerUser")
 
@@ -151,6 +153,7 @@ def transformed_template(**parameters: str) -> dict[str, Any]:
 PARAMETER_SETS = {
     "dev-hs256": {},
     "prod-hs256": {"EnvironmentName": "prod"},
+    "account-role": {"ManageApiGatewayAccount": "true"},
     "dev-jwks": {
         "AuthMode": "jwks",
         "JwksUrl": "https://issuer.example/.well-known/jwks.json",

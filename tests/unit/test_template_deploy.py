@@ -6,6 +6,7 @@ CloudFormation evaluates it, so each refusal is pinned without an AWS account.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from typing import Any
@@ -242,3 +243,94 @@ def test_gateway_responses_keep_each_status_code(cfn):
         body = responses[kind]["responseTemplates"]["application/json"]
         assert f'"status": {code}' in body, kind
     assert set(responses) == {*CONTRACT_GATEWAY_CODES, "DEFAULT_4XX", "DEFAULT_5XX"}
+
+
+# ------------------------------------------------------------------ the account-level API Gateway logging role
+
+
+def _condition_value(cfn: dict[str, Any], name: str, **overrides: str) -> bool:
+    values = {p: str(overrides.get(p, spec.get("Default", ""))) for p, spec in cfn["Parameters"].items()}
+    return bool(_rule_value(cfn["Conditions"][name], values))
+
+
+def test_the_api_gateway_account_setting_is_opt_in_and_outlives_the_stack(cfn):
+    account = cfn["Resources"]["ApiGatewayAccount"]
+    role = cfn["Resources"]["ApiGatewayCloudWatchLogsRole"]
+    assert account["Type"] == "AWS::ApiGateway::Account"
+    assert account["Condition"] == role["Condition"]
+    condition = account["Condition"]
+    assert _condition_value(cfn, condition) is False  # off by default: per region, last writer wins
+    assert _condition_value(cfn, condition, ManageApiGatewayAccount="true") is True
+    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchLogsRole", "Arn"]}
+    # Other APIs of the account and region log through this role: deleting the stack must not break them.
+    for res in (account, role):
+        assert res["DeletionPolicy"] == "Retain" and res["UpdateReplacePolicy"] == "Retain"
+    trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "apigateway.amazonaws.com"}]
+    (managed,) = role["Properties"]["ManagedPolicyArns"]
+    assert json.dumps(managed).endswith('service-role/AmazonAPIGatewayPushToCloudWatchLogs"}')
+
+
+def test_the_api_is_created_after_the_account_setting_when_the_stack_owns_it(cfn):
+    (api_id,) = [lid for lid, res in cfn["Resources"].items() if res["Type"] == "AWS::ApiGateway::RestApi"]
+    depends = cfn["Resources"][api_id].get("DependsOn")
+    handles = [depends] if isinstance(depends, str) else depends or []
+    assert any(
+        "ApiGatewayAccount" in json.dumps(cfn["Resources"][h].get("Metadata", {}))
+        and "Condition" not in cfn["Resources"][h]
+        for h in handles
+    ), "the stage would race the account setting it needs"
+
+
+def test_the_readme_deploy_section_has_the_get_account_preflight():
+    readme = (ROOT / "README.md").read_text()
+    deploy = readme.split("## Deploy", 1)[1].split("\n## ", 1)[0]
+    assert "aws apigateway get-account" in deploy
+    assert "ManageApiGatewayAccount=true" in deploy
+
+
+# ------------------------------------------------------------------ stream publishers: a poison record costs a page
+
+
+def test_stream_publishers_give_up_on_a_poison_record_into_an_alarmed_queue(cfn):
+    mappings = {
+        lid: res["Properties"]
+        for lid, res in cfn["Resources"].items()
+        if res["Type"] == "AWS::Lambda::EventSourceMapping"
+        and "StreamArn" in json.dumps(res["Properties"]["EventSourceArn"])
+    }
+    assert len(mappings) == 2
+    alarmed = {
+        json.dumps(alarm["Properties"].get("Dimensions"))
+        for alarm in cfn["Resources"].values()
+        if alarm["Type"] == "AWS::CloudWatch::Alarm"
+        and alarm["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and alarm["Properties"]["Threshold"] == 0
+        and alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
+    }
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    for lid, props in mappings.items():
+        # -1 (the default) retries until the record leaves the stream after 24 hours, blocking its shard.
+        assert 0 <= props["MaximumRetryAttempts"] <= 100, lid
+        assert 60 <= props["MaximumRecordAgeInSeconds"] <= 24 * 3600, lid
+        assert props["BisectBatchOnFunctionError"] is True, lid
+        destination = props["DestinationConfig"]["OnFailure"]["Destination"]
+        queue = destination["Fn::GetAtt"][0]
+        assert cfn["Resources"][queue]["Type"] == "AWS::SQS::Queue", lid
+        assert json.dumps([{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]) in alarmed, queue
+        # The publisher may send to it (SAM adds the statement for DestinationConfig).
+        function = props["FunctionName"]["Ref"]
+        policies = json.dumps(cfn["Resources"][f"{function}Role"]["Properties"]["Policies"])
+        assert '"sqs:SendMessage"' in policies and queue in policies, function
+        assert f"`{queue}`" in operations
+
+
+def test_replay_and_the_event_dlq_redrive_are_make_targets_and_documented():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^replay:", makefile, re.MULTILINE) and "tools.ops replay" in makefile
+    assert re.search(r"^redrive-events:", makefile, re.MULTILINE) and "tools.ops redrive-events" in makefile
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert "python -m tools.ops --stack" in operations and "redrive-events" in operations
+    # The SNS subscription DLQ cannot be moved by start-message-move-task: the docs must not say it can.
+    event_dlq = operations.split('<a id="event-delivery-dlq"></a>', 1)[1].split("<a id=", 1)[0]
+    assert "start-message-move-task" not in event_dlq or "cannot" in event_dlq

@@ -18,6 +18,9 @@ from platform_core.events import EventBody
 from platform_core.jsonutil import to_plain
 from platform_core.observability import logger, metrics
 
+# Setting this attribute on an item republishes the event of its current status (tools/ops.py replay).
+REPLAY_ATTRIBUTE = "republishRequestedAt"
+
 # (old image, new image) -> (event type, event data), or None when the change is not an event.
 ChangeMapper = Callable[[dict[str, Any] | None, dict[str, Any] | None], EventBody | None]
 
@@ -32,7 +35,9 @@ def make_publisher(to_event: ChangeMapper) -> Callable[[dict[str, Any], Any], di
         change = record.dynamodb
         new = change.new_image if change and change.new_image else None
         old = change.old_image if change and change.old_image else None
-        event = to_event(old, new)
+        # A replay (tools/ops.py replay) sets REPLAY_ATTRIBUTE on the item: its current status is published again
+        # as if the item had just reached it (consumers are idempotent, so a repeat is harmless).
+        event = to_event(None, new) if replay_requested(old, new) else to_event(old, new)
         if event is None:
             return
         event_type, data = event
@@ -68,3 +73,10 @@ def status_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str
     before = old.get("status") if old else None
     after = new.get("status")
     return str(after) if after != before else None
+
+
+def replay_requested(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+    """True when this change only asks for the item's event to be published again."""
+    if new is None or REPLAY_ATTRIBUTE not in new:
+        return False
+    return (old or {}).get(REPLAY_ATTRIBUTE) != new[REPLAY_ATTRIBUTE]
