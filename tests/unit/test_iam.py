@@ -52,7 +52,7 @@ ALLOWED_MANAGED_POLICIES = {
 FORBIDDEN_MANAGED_POLICY_WORDS = ("FullAccess", "AdministratorAccess", "PowerUser")
 
 # Services whose resources this template creates: granting their actions on "*" is never needed.
-SCOPED_SERVICES = {"dynamodb", "sns", "sqs", "states", "secretsmanager", "logs"}
+SCOPED_SERVICES = {"dynamodb", "sns", "sqs", "states", "secretsmanager", "logs", "kms"}
 
 # Inline statements allowed on Resource "*": role logical id -> (actions, reason).
 ALLOWED_WILDCARD_RESOURCE_STATEMENTS: dict[str, tuple[frozenset[str], str]] = {

@@ -334,3 +334,79 @@ def test_replay_and_the_event_dlq_redrive_are_make_targets_and_documented():
     # The SNS subscription DLQ cannot be moved by start-message-move-task: the docs must not say it can.
     event_dlq = operations.split('<a id="event-delivery-dlq"></a>', 1)[1].split("<a id=", 1)[0]
     assert "start-message-move-task" not in event_dlq or "cannot" in event_dlq
+
+
+# ------------------------------------------------------------------ event topics: encrypted, one publisher
+
+
+def _event_topics(cfn: dict[str, Any]) -> dict[str, str]:
+    """{topic: its publisher function}: the function whose EVENTS_TOPIC_ARN names the topic."""
+    found = {}
+    for lid, res in cfn["Resources"].items():
+        if res["Type"] == "AWS::Lambda::Function":
+            topic = res["Properties"].get("Environment", {}).get("Variables", {}).get("EVENTS_TOPIC_ARN")
+            if topic:
+                found[topic["Ref"]] = lid
+    assert set(found) == {"OrdersTopic", "PaymentsTopic"}
+    return found
+
+
+def _statements(cfn: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    return [s for p in cfn["Resources"][role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def _actions(statement: dict[str, Any]) -> set[str]:
+    action = statement["Action"]
+    return {action} if isinstance(action, str) else set(action)
+
+
+def test_event_topics_and_their_inboxes_are_encrypted_with_a_key_sns_may_use(cfn):
+    for topic, publisher in _event_topics(cfn).items():
+        key_ref = cfn["Resources"][topic]["Properties"]["KmsMasterKeyId"]
+        key = cfn["Resources"][key_ref["Ref"]]
+        assert key["Type"] == "AWS::KMS::Key" and key["Properties"]["EnableKeyRotation"] is True
+        key_arn = {"Fn::GetAtt": [key_ref["Ref"], "Arn"]}
+        for_sns = [
+            s for s in key["Properties"]["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "sns.amazonaws.com"}
+        ]
+        assert for_sns and {"kms:GenerateDataKey*", "kms:Decrypt"} <= set().union(*map(_actions, for_sns)), topic
+        # The publisher gets a data key for the encrypted topic.
+        kms = [s for s in _statements(cfn, f"{publisher}Role") if s.get("Resource") == key_arn]
+        assert {"kms:GenerateDataKey", "kms:Decrypt"} <= set().union(*map(_actions, kms)), publisher
+        # Every queue subscribed to the topic uses the same key, and its consumer may decrypt.
+        subscribed = [
+            res["Properties"]["Endpoint"]["Fn::GetAtt"][0]
+            for res in cfn["Resources"].values()
+            if res["Type"] == "AWS::SNS::Subscription" and res["Properties"]["TopicArn"] == {"Ref": topic}
+        ]
+        assert subscribed, topic
+        for queue in subscribed:
+            assert cfn["Resources"][queue]["Properties"]["KmsMasterKeyId"] == key_ref, queue
+            consumers = [
+                res["Properties"]["FunctionName"]["Ref"]
+                for res in cfn["Resources"].values()
+                if res["Type"] == "AWS::Lambda::EventSourceMapping"
+                and res["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
+            ]
+            for consumer in consumers:
+                decrypt = [s for s in _statements(cfn, f"{consumer}Role") if s.get("Resource") == key_arn]
+                assert "kms:Decrypt" in set().union(*map(_actions, decrypt)), consumer
+
+
+def test_only_the_publishers_role_may_publish_to_its_topic(cfn):
+    policies = {
+        topic["Ref"]: res["Properties"]["PolicyDocument"]["Statement"]
+        for res in cfn["Resources"].values()
+        if res["Type"] == "AWS::SNS::TopicPolicy"
+        for topic in res["Properties"]["Topics"]
+    }
+    for topic, publisher in _event_topics(cfn).items():
+        role_arn = {"Fn::GetAtt": [f"{publisher}Role", "Arn"]}
+        statements = policies[topic]
+        deny = [s for s in statements if s["Effect"] == "Deny" and "sns:Publish" in _actions(s)]
+        # A Deny is needed: an Allow alone adds to what IAM policies of the account already allow.
+        assert any(
+            s["Principal"] == "*" and s["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": role_arn}} for s in deny
+        ), topic
+        allows = [s for s in statements if s["Effect"] == "Allow" and "sns:Publish" in _actions(s)]
+        assert allows and all(s["Principal"] == {"AWS": role_arn} for s in allows), topic
