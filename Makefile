@@ -31,16 +31,17 @@ help:
 	@echo "make lock     regenerate the hash-locked requirements from the requirements.in files"
 
 # Install output goes to stderr, so `make token` prints exactly one line on stdout even on a fresh clone.
+# Only from the hash-locked requirements (`make lock`); --no-deps: the lock holds every package already.
 $(VENV)/.installed: requirements-dev.txt
 	@echo "installing .venv (requirements-dev.txt)..." >&2
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.txt >&2
 	@touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
 	@echo "installing .venv-sam (SAM CLI, requirements-sam.txt)..." >&2
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV) >&2
-	@$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt >&2
+	@$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-sam.txt >&2
 	@touch $@
 
 $(ASL_TOOLS)/node_modules/.installed: $(ASL_TOOLS)/package.json $(ASL_TOOLS)/package-lock.json
@@ -76,9 +77,12 @@ template-check: venv $(SAM_VENV)/.installed asl-validator
 build: $(SAM_VENV)/.installed
 	PATH="$$(dirname $$(command -v $(PYTHON))):$$PATH" $(SAM) build --cached --parallel
 
-# Regenerate the locks (pinned versions with every wheel's hash) from the requirements.in files.
+# Regenerate the locks (pinned versions with every file's hash) from the requirements.in files: one per
+# environment (.venv, .venv-sam, the layer, the functions with dependencies of their own).
 LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 --custom-compile-command "make lock"
 lock: venv
+	$(LOCK) --universal -o requirements-dev.txt requirements-dev.in
+	$(LOCK) --universal -o requirements-sam.txt requirements-sam.in
 	$(LOCK) --python-platform aarch64-manylinux_2_17 -o layers/common/requirements.txt layers/common/requirements.in
 	$(LOCK) --python-platform aarch64-manylinux_2_17 -o functions/authorizer/requirements.txt functions/authorizer/requirements.in
 	# only Swagger UI's files are served: its Jinja2 dependency is left out
