@@ -1,6 +1,7 @@
 """The transition tables and the card sandbox: the business rules in one place."""
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
@@ -135,8 +136,6 @@ class FixedClock(datetime):
     ],
 )
 def test_sandbox_outcomes(number, expiry, approved, reason):
-    from decimal import Decimal
-
     result = SandboxProcessor(clock=FixedClock).charge(
         idempotency_key="o1", amount=Decimal(1), card=Card(number, "123", parse_expiry(expiry))
     )
@@ -166,7 +165,9 @@ def test_brands(number, brand):
 
 @pytest.mark.parametrize("good", [1, 0.01, 19.99, 1_000_000, 2000.5])
 def test_amount_accepts(good):
-    assert TypeAdapter(Amount).validate_python(good) == good
+    amount = TypeAdapter(Amount).validate_python(good)
+    assert type(amount) is Decimal
+    assert amount == Decimal(str(good))
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1_000_000.01, 0.001, "5", True, float("nan"), float("inf"), None])

@@ -1,12 +1,9 @@
 """Pydantic models at the API edge (they also generate the OpenAPI document)."""
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from platform_core.money import Amount
-
-OrderStatusName = Literal["created", "confirmed", "declined", "cancelled", "delivered"]
+from orders.domain import OrderStatus
+from platform_core.money import Amount, Money
 
 
 class CreateOrderRequest(BaseModel):
@@ -18,8 +15,8 @@ class CreateOrderRequest(BaseModel):
 class Order(BaseModel):
     id: str = Field(description="ULID: sorts by creation time.")
     userId: str  # noqa: N815 - the contract's field names
-    bill: float | int
-    status: OrderStatusName
+    bill: Money
+    status: OrderStatus
     createdAt: str  # noqa: N815
     updatedAt: str  # noqa: N815
 

@@ -1,5 +1,6 @@
 """Order use cases as plain functions: no HTTP, no boto3 - the repository and scheduler are passed in."""
 
+from decimal import Decimal
 from typing import Any, Protocol
 
 from orders.domain import OrderStatus
@@ -7,8 +8,6 @@ from orders.models import Order
 from orders.repository import OrdersRepository, new_order_item
 from platform_core.clock import as_utc_iso, new_id, utc_now_iso
 from platform_core.dynamo import TransitionRejectedError
-from platform_core.jsonutil import plain_number
-from platform_core.money import to_decimal
 from platform_core.observability import count, logger
 
 
@@ -30,7 +29,7 @@ def to_order(item: dict[str, Any]) -> Order:
     return Order(
         id=item["orderId"],
         userId=item["userId"],
-        bill=plain_number(item["bill"]),
+        bill=item["bill"],
         status=item["status"],
         createdAt=as_utc_iso(item["createdAt"]),
         updatedAt=as_utc_iso(item["updatedAt"]),
@@ -45,14 +44,14 @@ def new_identity() -> dict[str, str]:
 def create_order(
     repo: OrdersRepository,
     user_id: str,
-    bill: float | int,
+    bill: Decimal,
     correlation_id: str,
     identity: dict[str, str] | None = None,
 ) -> Order:
     """A new order; `identity` (id and creation time) is the request's own, reserved under its
     Idempotency-Key, so a retry of a request whose answer was lost makes the same order, once."""
     identity = identity or new_identity()
-    item = new_order_item(identity["orderId"], user_id, to_decimal(bill), identity["createdAt"], correlation_id)
+    item = new_order_item(identity["orderId"], user_id, bill, identity["createdAt"], correlation_id)
     if not repo.add(item):
         # The id is this request's (a fresh ULID, or reserved by its key): the order is there already
         # because this request wrote it before (the SDK retried a write whose answer was lost, or an

@@ -1,15 +1,16 @@
 """The REST resolver every API function uses: validation, problem responses, correlation ids, caller id."""
 
+import binascii
 import json
 import re
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -41,11 +42,52 @@ def _field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return result
 
 
+def _int_or_decimal(digits: str) -> int | Decimal:
+    """An integer past Python's int/str digit limit stays a (huge) Decimal: validation refuses it with a 422
+    naming its field, instead of the parser failing the whole request."""
+    try:
+        return int(digits)
+    except ValueError:
+        return Decimal(digits)
+
+
+def parse_json_body(text: str | bytes) -> Any:
+    """The body as JSON with every number exact: decimals as Decimal (money is validated as written, never
+    through a float), integers as int (or Decimal when too long for an int)."""
+    return json.loads(text, parse_float=Decimal, parse_int=_int_or_decimal)
+
+
+def _unreadable_body(detail: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": detail, "input": {}}])
+
+
+class JsonBodyValidation(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, for an API whose bodies are JSON only.
+
+    Any other content type is a 415 before a parser sees it (Powertools would parse forms and multipart
+    itself, and raise plain ValueErrors about them), and the JSON parser's own failures on a hostile body
+    are 400 here, where they happen: no global handler guesses from an error's type or message.
+    """
+
+    def _get_body(self, app: Any) -> dict[str, Any]:
+        content_type = app.current_event.headers.get("content-type", "").strip()
+        if content_type and not content_type.startswith("application/json"):
+            raise RequestUnsupportedContentType(
+                "Unsupported content type",
+                errors=[{"type": "unsupported_content_type", "loc": ("body",), "msg": "Send application/json."}],
+            )
+        try:
+            return self._parse_json_data(app)
+        except RecursionError:
+            raise _unreadable_body("nested too deeply") from None
+        except (UnicodeDecodeError, binascii.Error):
+            raise _unreadable_body("not UTF-8") from None
+
+
 def make_resolver(logger: Logger) -> APIGatewayRestResolver:
-    # Decimals stay exact so amounts are validated as written (no silent float rounding).
-    app = APIGatewayRestResolver(
-        enable_validation=True, serializer=_dumps, json_body_deserializer=partial(json.loads, parse_float=Decimal)
-    )
+    app = APIGatewayRestResolver(enable_validation=True, serializer=_dumps, json_body_deserializer=parse_json_body)
+    # Replaces the resolver's own request validation (it runs first, before any middleware of ours).
+    app._request_validation_middleware = JsonBodyValidation()
 
     def current_correlation_id() -> str:
         supplied = app.current_event.headers.get(CORRELATION_HEADER) or ""
@@ -87,27 +129,11 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
     def unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[str]:
         return problem_response(415, "Send the body as application/json.")
 
-    def body_problem_or_bug(exc: Exception, marker: str, status: int, detail: str) -> Response[str]:
-        """A parser's error about the body is the client's problem; any other is ours, logged."""
-        if marker in str(exc):
-            return problem_response(status, detail)
+    @app.exception_handler(Exception)
+    def unexpected(exc: Exception) -> Response[str]:
+        # Whatever the body parser did not refuse is ours, not the client's: logged, and a 500 problem.
         logger.exception("unexpected error")
         return problem_response(500, "Something went wrong on our side.")
-
-    @app.exception_handler(RecursionError)
-    def nested_too_deeply(exc: RecursionError) -> Response[str]:
-        # json.loads gives up on a body nested thousands of levels deep: not JSON this API accepts.
-        return body_problem_or_bug(exc, "JSON", 400, "The request body is not valid JSON (nested too deeply).")
-
-    @app.exception_handler(UnicodeDecodeError)
-    def not_utf8(exc: UnicodeDecodeError) -> Response[str]:
-        # A (base64-encoded) body whose bytes are not UTF-8 cannot be JSON.
-        return problem_response(400, "The request body is not valid JSON (not UTF-8).")
-
-    @app.exception_handler(ValueError)
-    def unparseable_body(exc: ValueError) -> Response[str]:
-        # Powertools' multipart parser refuses a body it cannot split (no boundary, say): bodies are JSON here.
-        return body_problem_or_bug(exc, "multipart", 415, "Send the body as application/json.")
 
     @app.exception_handler(ProblemError)
     def known_problem(exc: ProblemError) -> Response[str]:

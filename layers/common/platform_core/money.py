@@ -1,16 +1,23 @@
-"""Amounts: JSON numbers greater than 0, at most 1,000,000, with at most two decimal places."""
+"""Amounts: JSON numbers greater than 0, at most 1,000,000, with at most two decimal places.
+
+Money is a Decimal from the JSON parser (platform_core.api parses decimals as Decimal) to the table and
+back: never a float in between.
+"""
 
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, WithJsonSchema
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+from platform_core.jsonutil import plain_number
 
 MAX_AMOUNT = 1_000_000
+CENT = Decimal("0.01")
 
 
-def _check_amount(value: Any) -> int | float:
-    """Checks the number as the client wrote it: the API parses JSON decimals as Decimal
-    (platform_core.api), so 10.0000000000000001 is refused rather than rounded to 10."""
+def _check_amount(value: Any) -> Decimal:
+    """Checks the number exactly as the client wrote it: 1.0000000000000000000000000001 has too many decimal
+    places (Decimal.normalize() would round it to 1 under the 28-digit context; comparisons are exact)."""
     # Strings, booleans, NaN and Infinity are not amounts, whatever pydantic would coerce.
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ValueError("must be a JSON number")
@@ -19,27 +26,29 @@ def _check_amount(value: Any) -> int | float:
         raise ValueError("must be a finite number")
     if not 0 < exact <= MAX_AMOUNT:
         raise ValueError(f"must be greater than 0 and at most {MAX_AMOUNT:,}")
-    exponent = exact.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2:
+    # In range, so quantize cannot overflow the context; the equality is exact.
+    if exact != exact.quantize(CENT):
         raise ValueError("must have at most two decimal places")
-    return int(exact) if exact == exact.to_integral_value() else float(exact)
+    return exact
 
 
-Amount = Annotated[
-    int | float,
-    BeforeValidator(_check_amount),
-    WithJsonSchema(
-        {
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "maximum": MAX_AMOUNT,
-            "multipleOf": 0.01,
-            "description": "Amount: greater than 0, at most 1,000,000, at most two decimal places.",
-            "examples": [2000],
-        }
-    ),
+_AMOUNT_SCHEMA = {
+    "type": "number",
+    "exclusiveMinimum": 0,
+    "maximum": MAX_AMOUNT,
+    "multipleOf": 0.01,
+    "description": "Amount: greater than 0, at most 1,000,000, at most two decimal places.",
+    "examples": [2000],
+}
+
+# A request's amount, checked.
+Amount = Annotated[Decimal, BeforeValidator(_check_amount), WithJsonSchema(_AMOUNT_SCHEMA)]
+
+# An amount in a response: a Decimal, written as a JSON number (an int when whole). Amounts have at most
+# nine significant digits, which a float's shortest repr writes exactly.
+Money = Annotated[
+    Decimal,
+    PlainSerializer(plain_number, return_type=int | float, when_used="json"),
+    WithJsonSchema({"type": "number", "examples": [2000]}),
 ]
 
-
-def to_decimal(value: int | float) -> Decimal:
-    return Decimal(str(value))

@@ -1,0 +1,169 @@
+"""Bad input in request bodies (issue 10, "Bad input"): no number in any body is a 500, amounts are checked
+exactly as written, and only the body parser's own failures are client errors (a ValueError from business
+code is a 500, never a 4xx)."""
+
+import json
+import sys
+from decimal import Decimal
+
+import pytest
+
+from tests.support.lambda_env import AwsHarness, LambdaContext, Response, api_event
+
+HUGE = "1" * 5000  # past Python's int <-> str limit (4300 digits)
+ORDER_ID = "01JD0000000000000000000001"
+CARD = {"number": "4242 4242 4242 4242", "cvt": 123, "expiry": "12/30"}
+
+
+def create(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, raw_body: str, **kwargs) -> Response:
+    event = api_event("create-order.json", raw_body=raw_body, **kwargs)
+    event["headers"].pop("Idempotency-Key", None)
+    event["multiValueHeaders"].pop("Idempotency-Key", None)
+    return Response.of(aws.invoke("CreateOrderFunction", event, monkeypatch))
+
+
+def pay(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, raw_body: str) -> Response:
+    event = api_event("pay-order.json", path_params={"orderId": ORDER_ID}, raw_body=raw_body)
+    return Response.of(aws.invoke("PayOrderFunction", event, monkeypatch))
+
+
+def assert_422_naming(response: Response, field: str) -> None:
+    assert response.status == 422, response.body
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert field in [e["field"] for e in response.body["errors"]], response.body
+
+
+@pytest.mark.parametrize(
+    ("raw_body", "field"),
+    [
+        (f'{{"bill": {HUGE}}}', "bill"),
+        (f'{{"bill": -{HUGE}}}', "bill"),
+        (f'{{"bill": {HUGE}.5}}', "bill"),
+        (f'{{"bill": [{HUGE}]}}', "bill"),
+        (f'{{"bill": 10, "tip": {HUGE}}}', "tip"),
+    ],
+    ids=["bill", "negative bill", "huge decimal", "in a list", "unknown field"],
+)
+def test_an_integer_thousands_of_digits_long_is_422_in_orders(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, raw_body: str, field: str
+) -> None:
+    assert_422_naming(create(aws, monkeypatch, raw_body), field)
+    assert aws.items("OrdersTable") == []
+
+
+@pytest.mark.parametrize(
+    ("details", "field"),
+    [
+        ({**CARD, "cvt": "HUGE"}, "creditCardDetails.cvt"),
+        ({**CARD, "cvv": "HUGE", "cvt": None}, "creditCardDetails.cvt"),
+        ({**CARD, "number": "HUGE"}, "creditCardDetails.number"),
+    ],
+    ids=["cvt", "cvv", "number"],
+)
+def test_an_integer_thousands_of_digits_long_is_422_in_payments(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, details: dict, field: str
+) -> None:
+    body = json.dumps({"creditCardDetails": {k: v for k, v in details.items() if v is not None}})
+    response = pay(aws, monkeypatch, body.replace('"HUGE"', HUGE))
+    assert_422_naming(response, field)
+    assert HUGE[:50] not in json.dumps(response.body)
+
+
+def test_a_huge_integer_beside_a_valid_card_is_422(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_422_naming(pay(aws, monkeypatch, f'{{"creditCardDetails": {json.dumps(CARD)}, "x": {HUGE}}}'), "x")
+
+
+@pytest.mark.parametrize(
+    "bill",
+    ["1.0000000000000000000000000001", "999999.9999999999999999999999999", "0.001", "10.125", "1E-3", "0.0099"],
+)
+def test_too_many_decimals_are_422_not_rounded(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, bill: str) -> None:
+    assert_422_naming(create(aws, monkeypatch, f'{{"bill": {bill}}}'), "bill")
+    assert aws.items("OrdersTable") == []
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [("19.99", "19.99"), ("0.01", "0.01"), ("1000000", "1000000"), ("100.000", "100"), ("1E+2", "100"), ("1e2", "100")],
+)
+def test_exact_amounts_are_stored_exactly(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, written: str, stored: str
+) -> None:
+    response = create(aws, monkeypatch, f'{{"bill": {written}}}')
+    assert response.status == 201, response.body
+    (item,) = aws.items("OrdersTable")
+    assert item["bill"] == Decimal(stored)
+    assert response.body["data"]["bill"] == json.loads(stored)
+
+
+def test_money_is_decimal_from_the_parser_to_the_table(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No float between the JSON parser and the table: the service is handed the Decimal the parser made."""
+    aws.handler("CreateOrderFunction", monkeypatch)
+    service = sys.modules["orders.service"]
+    seen: list[object] = []
+    real = service.create_order
+
+    def spy(repo, user_id, bill, correlation_id):
+        seen.append(bill)
+        return real(repo, user_id, bill, correlation_id)
+
+    monkeypatch.setattr(service, "create_order", spy)
+    handler = sys.modules["orders.api"].handler
+    event = api_event("create-order.json", raw_body='{"bill": 0.07}')
+    event["headers"].pop("Idempotency-Key", None)
+    event["multiValueHeaders"].pop("Idempotency-Key", None)
+    assert handler(event, LambdaContext())["statusCode"] == 201
+    assert seen == [Decimal("0.07")]
+    assert all(type(b) is Decimal for b in seen)
+
+
+def test_the_payments_inbox_reads_amounts_as_decimal() -> None:
+    from platform_core.inbox import parse_sqs_body
+
+    envelope = parse_sqs_body(
+        json.dumps(
+            {
+                "Type": "Notification",
+                "Message": '{"id": "1", "type": "t", "source": "s", "time": "x", "data": {"bill": 0.07}}',
+            }
+        )
+    )
+    assert envelope["data"]["bill"] == Decimal("0.07")
+    assert type(envelope["data"]["bill"]) is Decimal
+
+
+def test_a_value_error_from_business_code_is_not_a_client_error(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aws.handler("CreateOrderFunction", monkeypatch)
+
+    def broken(*_: object, **__: object) -> None:
+        raise ValueError("Missing boundary in multipart/form-data content-type header")  # a library's words
+
+    monkeypatch.setattr(sys.modules["orders.service"], "create_order", broken)
+    event = api_event("create-order.json", raw_body='{"bill": 10}')
+    event["headers"].pop("Idempotency-Key", None)
+    event["multiValueHeaders"].pop("Idempotency-Key", None)
+    response = Response.of(sys.modules["orders.api"].handler(event, LambdaContext()))
+    assert response.status == 500, response.body
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert "multipart" not in json.dumps(response.body)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "text/plain"],
+)
+def test_bodies_that_are_not_json_are_415(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, content_type: str) -> None:
+    response = create(aws, monkeypatch, "bill=10", headers={"Content-Type": content_type})
+    assert response.status == 415, response.body
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "raw_body", ["[" * 5000 + "]" * 5000, '{"a":' * 5000 + "1" + "}" * 5000], ids=["arrays", "objects"]
+)
+def test_a_body_nested_too_deeply_is_400(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, raw_body: str) -> None:
+    response = create(aws, monkeypatch, raw_body)
+    assert response.status == 400, response.body
+    assert aws.items("OrdersTable") == []
