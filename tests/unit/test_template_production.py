@@ -15,6 +15,8 @@ import pytest
 from tests.unit.test_iam import ROOT, transformed_template
 
 DLQ_METRIC = "ApproximateNumberOfMessagesVisible"
+# Business metrics: one namespace per environment, so dev and prod never mix in one account.
+METRICS_NAMESPACE = "OrderPlatform/${EnvironmentName}"
 PSEUDO = {"AWS::AccountId", "AWS::Region", "AWS::StackName", "AWS::Partition", "AWS::URLSuffix", "AWS::StackId"}
 
 
@@ -94,7 +96,7 @@ def test_every_function_is_traced_and_names_the_metrics_namespace(cfn):
     for lid, fn in of_type(cfn, "AWS::Lambda::Function").items():
         assert fn["Properties"]["TracingConfig"] == {"Mode": "Active"}, lid
         variables = fn["Properties"]["Environment"]["Variables"]
-        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "OrderPlatform", lid
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == {"Fn::Sub": METRICS_NAMESPACE}, lid
 
 
 # ------------------------------------------------------------------ alarms
@@ -177,6 +179,26 @@ def test_the_order_flow_dashboard(cfn):
     ):
         assert needle in body, needle
     assert all(f"${{{fn}}}" in body for fn in of_type(cfn, "AWS::Lambda::Function"))
+
+
+def test_dashboard_and_alarms_read_business_metrics_from_the_environments_namespace(cfn):
+    """Every metric outside AWS/* is the functions' own: read from their namespace, never a fixed one."""
+    (dashboard,) = of_type(cfn, "AWS::CloudWatch::Dashboard").values()
+    body = re.sub(r"\$\{(?!EnvironmentName\})[^}]+\}", "0", dashboard["Properties"]["DashboardBody"]["Fn::Sub"])
+    widgets = json.loads(body)["widgets"]
+    namespaces = {
+        row[0]
+        for widget in widgets
+        for row in widget.get("properties", {}).get("metrics", [])
+        if isinstance(row[0], str) and row[0] not in (".", "...")
+    }
+    business = {n for n in namespaces if not n.startswith("AWS/")}
+    assert business == {METRICS_NAMESPACE}
+    for lid, alarm in of_type(cfn, "AWS::CloudWatch::Alarm").items():
+        for namespace, _, _ in metric_dims(alarm):
+            assert (isinstance(namespace, str) and namespace.startswith("AWS/")) or namespace == {
+                "Fn::Sub": METRICS_NAMESPACE
+            }, lid
 
 
 # ------------------------------------------------------------------ environments

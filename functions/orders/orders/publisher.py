@@ -4,7 +4,6 @@ from typing import Any
 
 from orders.domain import OrderStatus
 from platform_core.events import EventBody, EventType, OrderCancelledData, OrderData
-from platform_core.observability import count
 from platform_core.outbox import make_publisher, status_change
 
 
@@ -19,10 +18,9 @@ def order_event(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Event
         cancelled: OrderCancelledData = {**order, "previousStatus": old.get("status") if old else None}
         return EventType.ORDER_CANCELLED, cancelled
     if status == OrderStatus.DELIVERED:
-        # The state machine delivers without a Lambda; this is the first code to see it.
-        count("OrdersDelivered")
         return EventType.ORDER_DELIVERED, order
     return None
 
 
-handler = make_publisher(order_event)
+# The state machine delivers without a Lambda: the publisher is the first code to see a delivery.
+handler = make_publisher(order_event, counted={EventType.ORDER_DELIVERED: "OrdersDelivered"})

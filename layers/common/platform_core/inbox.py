@@ -82,6 +82,7 @@ def make_inbox(*routes: Route[Any]) -> Callable[[dict[str, Any], Any], dict[str,
         route_handler(event)
 
     @metrics.log_metrics
+    @logger.inject_lambda_context(log_event=False)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return dict(process_partial_response(event=event, record_handler=consume, processor=processor, context=context))
 

@@ -6,7 +6,7 @@ no event is lost and none is sent for a write that did not happen.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -16,7 +16,7 @@ from platform_core.clock import utc_now_iso
 from platform_core.config import aws_client, require_env
 from platform_core.events import EventBody
 from platform_core.jsonutil import to_plain
-from platform_core.observability import logger, metrics
+from platform_core.observability import count, logger, metrics
 
 # Setting this attribute on an item republishes the event of its current status (tools/ops.py replay).
 REPLAY_ATTRIBUTE = "republishRequestedAt"
@@ -25,7 +25,12 @@ REPLAY_ATTRIBUTE = "republishRequestedAt"
 ChangeMapper = Callable[[dict[str, Any] | None, dict[str, Any] | None], EventBody | None]
 
 
-def make_publisher(to_event: ChangeMapper) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def make_publisher(
+    to_event: ChangeMapper, counted: Mapping[str, str] | None = None
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """``counted`` maps an event type to the metric counting it, once it is published: the mapping itself
+    re-runs on every retry and bisection of the stream, so it must count nothing."""
+    metric_of = dict(counted or {})
     topic_arn = require_env("EVENTS_TOPIC_ARN")
     source = require_env("EVENT_SOURCE")
     sns = aws_client("sns")
@@ -58,8 +63,11 @@ def make_publisher(to_event: ChangeMapper) -> Callable[[dict[str, Any], Any], di
             MessageAttributes={"type": {"DataType": "String", "StringValue": event_type}},
         )
         logger.info("event published", extra={"event_type": event_type, "event_id": record.event_id})
+        if event_type in metric_of:
+            count(metric_of[event_type])
 
     @metrics.log_metrics
+    @logger.inject_lambda_context(log_event=False)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return dict(process_partial_response(event=event, record_handler=publish, processor=processor, context=context))
 
