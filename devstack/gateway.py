@@ -177,11 +177,14 @@ class Gateway:
         invoke: Callable[[str, Any], InvokeResult],
         record: Callable[[str, str, float, str, str], None],
         max_threads: int = 64,
+        translate_authorization: Callable[[str], str] = lambda header: header,
     ) -> None:
         self.api = api
         self.stage = api.stage_name
         self.invoke = invoke
         self.record = record
+        # Applied to the identity header before the authorizer sees it (the local stack: the fixed demo token).
+        self.translate_authorization = translate_authorization
         self.routes = sorted((_compile(r) for r in api.routes), key=lambda c: c.specificity, reverse=True)
         self.executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="gateway")
         self._auth_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
@@ -277,7 +280,7 @@ class Gateway:
         authorizer_ctx: dict[str, Any] | None = None
         if route.auth != "NONE":
             auth = self.api.authorizers[route.auth]
-            token = request.headers.get(auth.identity_header, "")
+            token = self.translate_authorization(request.headers.get(auth.identity_header, ""))
             if not token.strip():
                 return self._log_gw(label, started, self.gateway_response("UNAUTHORIZED", request_id))
             method_arn = (

@@ -29,10 +29,8 @@ from devstack.chaos import Chaos
 from devstack.gateway import Gateway
 from devstack.pollers import SqsPoller, StreamPoller
 from devstack.template import StackModel, load_stack_model
-from devstack.tokens import jwt_secret, mint_token
+from devstack.tokens import jwt_secret, mint_token, translate_legacy_authorization
 from devstack.workers import FunctionLogs, FunctionPool, InvokeResult, worker_env
-
-LEGACY_DEMO_TOKEN = "thisisajwttoken"  # noqa: S105 - the original system's fixed token, local stack only
 
 
 class Invocation(NamedTuple):
@@ -142,11 +140,8 @@ class LocalStack:
         create_state_machines(self.model, endpoint)
 
         self._logs = FunctionLogs(self.logs_dir)
-        authorizer_fns = {a.function for api in self.model.apis.values() for a in api.authorizers.values()}
         for lid, fn in self.model.functions.items():
             extra: dict[str, str] = dict(self.function_env.get("*", {}))
-            if lid in authorizer_fns:
-                extra["LEGACY_DEMO_TOKEN"] = LEGACY_DEMO_TOKEN
             extra.update(self.function_env.get(lid, {}))
             self.pools[lid] = FunctionPool(
                 fn, worker_env(fn, endpoint, extra), self._logs, self.max_concurrency, notice=self._notice
@@ -176,7 +171,14 @@ class LocalStack:
 
         api = self.model.api
         if api is not None:
-            self.gateway = Gateway(api, self.invoke, self._record)
+            secret = self.jwt_secret
+            self.gateway = Gateway(
+                api,
+                self.invoke,
+                self._record,
+                # The original system's fixed header becomes a real token for user demo: only here.
+                translate_authorization=lambda header: translate_legacy_authorization(header, secret),
+            )
             # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted connections when the
             # listening socket says it is TCP; without it every small response waits ~40 ms for
             # the client's delayed ACK.

@@ -44,7 +44,7 @@ def test_proxy_event_env_and_context(stack: LocalStack) -> None:
     assert env["AWS_ENDPOINT_URL"] == stack.aws_endpoint
     assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
     assert env["OVERRIDDEN"] == "from-function"
-    assert "LEGACY_DEMO_TOKEN" not in env  # authorizer only
+    assert "LEGACY_DEMO_TOKEN" not in env  # no function is told the fixed token
     assert doc["layer"] == "layer-ok"
     assert doc["context"]["memory_limit_in_mb"] == 128
     assert 0 < doc["context"]["remaining"] <= 2000

@@ -91,6 +91,20 @@ def test_token_with_unusable_sub_is_401(api: Api, sub: object) -> None:
     assert_401(api.client(authorization=f"Bearer {token}").get("/orders"), token)
 
 
+def test_clocks_may_differ_by_60_seconds_on_iat_and_nbf(api: Api) -> None:
+    now = int(time.time())
+    ahead = api.mint(unique_user(), iat=now + 30, nbf=now + 30)  # a token from a clock 30 s ahead
+    assert api.client(authorization=f"Bearer {ahead}").get("/orders").status_code == 200
+    far_ahead = api.mint(unique_user(), iat=now + 600)
+    assert_401(api.client(authorization=f"Bearer {far_ahead}").get("/orders"), far_ahead)
+
+
+@pytest.mark.parametrize("sub", ["alice\u202egnp", "al\u200bice", "\ufeffalice", "alice\u2066"])
+def test_token_whose_sub_hides_or_reorders_characters_is_401(api: Api, sub: str) -> None:
+    token = api.mint(sub)
+    assert_401(api.client(authorization=f"Bearer {token}").get("/orders"), token)
+
+
 def test_token_without_exp_is_401(api: Api) -> None:
     token = api.mint(unique_user(), exp=None)
     assert_401(api.client(authorization=f"Bearer {token}").get("/orders"), token)

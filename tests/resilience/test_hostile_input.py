@@ -22,6 +22,8 @@ BODIES: list[tuple[str, bytes | str, str]] = [
     ("Infinity", '{"bill": Infinity}', "application/json"),
     ("-Infinity", '{"bill": -Infinity}', "application/json"),
     ("huge number", '{"bill": 1e999999}', "application/json"),
+    ("5000-digit integer", '{"bill": ' + "1" * 5000 + "}", "application/json"),
+    ("multipart without boundary", "--x\r\n", "multipart/form-data"),
     ("invalid UTF-8", b'{"bill": "\xff\xfe\xc3\x28"}', "application/json"),
     ("lone surrogate", '{"bill": "\\ud800"}', "application/json"),
     ("text/plain", '{"bill": 10}', "text/plain"),
@@ -36,6 +38,11 @@ BODIES: list[tuple[str, bytes | str, str]] = [
 PAY_BODIES = [
     *BODIES,
     ("card null", '{"creditCardDetails": null}', "application/json"),
+    (
+        "5000-digit cvt",
+        '{"creditCardDetails": {"number": "4242424242424242", "cvt": ' + "1" * 5000 + ', "expiry": "12/30"}}',
+        "application/json",
+    ),
     ("card nested", '{"creditCardDetails": {"number": {"number": "4242424242424242"}}}', "application/json"),
     (
         "card huge",

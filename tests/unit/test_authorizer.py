@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -29,6 +29,7 @@ from typing import Any
 import boto3
 import jwt
 import pytest
+from aws_lambda_powertools.utilities.parameters import base as parameters_base
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/api/GET/orders"
 API_WIDE = "arn:aws:execute-api:us-east-1:123456789012:abc123/api/*/*"
 SECRET = "s3cr3t-" + "k" * 57  # 64 characters, like the template's generated secret
+ROTATED = "r0t4t3d-" + "n" * 56
 LEGACY = "thisisajwttoken"
 ISSUER = "https://issuer.example.com/"
 AUDIENCE = "order-platform"
@@ -47,7 +49,15 @@ CONTEXT = SimpleNamespace(aws_request_id="11111111-2222-3333-4444-555555555555")
 
 RSA_KEYS: list[rsa.RSAPrivateKey] = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(3)]
 
-AUTH_VARS = ("AUTH_MODE", "JWT_SECRET_ARN", "JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "LEGACY_DEMO_TOKEN")
+AUTH_VARS = (
+    "AUTH_MODE",
+    "JWT_SECRET_ARN",
+    "JWKS_URL",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_ALLOWED_CLIENT_IDS",
+    "LEGACY_DEMO_TOKEN",
+)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -98,7 +108,7 @@ def assert_allowed(app: ModuleType, authorization: Any, user: str = "alice") -> 
         "principalId": user,
         "policyDocument": {
             "Version": "2012-10-17",
-            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": API_WIDE}],
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": [API_WIDE]}],
         },
         "context": {"userId": user},
     }
@@ -172,7 +182,7 @@ def app(load_hs256: Callable[..., ModuleType]) -> ModuleType:
 
 def count_secret_reads(app: ModuleType) -> list[str]:
     calls: list[str] = []
-    app._secrets_client.meta.events.register(
+    app.signing_key.provider.client.meta.events.register(
         "before-call.secrets-manager.GetSecretValue", lambda **_: calls.append("GetSecretValue")
     )
     return calls
@@ -272,8 +282,8 @@ def test_bad_token_is_refused(app: ModuleType, make: Callable[[], Any]) -> None:
 
 
 @pytest.fixture
-def frozen_now(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Freeze PyJWT's clock on a whole second, so that boundaries are exact (no leeway)."""
+def frozen_now(monkeypatch: pytest.MonkeyPatch, app: ModuleType) -> int:
+    """Freeze PyJWT's clock and the verifier's on one whole second, so that boundaries are exact."""
     now = 1_900_000_000
 
     class FrozenDatetime(datetime):
@@ -282,17 +292,20 @@ def frozen_now(monkeypatch: pytest.MonkeyPatch) -> int:
             return cls.fromtimestamp(now, tz)
 
     monkeypatch.setattr(jwt.api_jwt, "datetime", FrozenDatetime)
+    monkeypatch.setattr(app.verifier, "clock", lambda: float(now))
     return now
 
 
-def test_time_claims_have_no_leeway(app: ModuleType, frozen_now: int) -> None:
-    base: dict[str, Any] = {"iat": frozen_now - 60}
-    assert_allowed(app, hs256(exp=frozen_now + 1, **base))
-    assert_refused(app, hs256(exp=frozen_now, **base))  # expires at this very second
-    assert_refused(app, hs256(exp=frozen_now - 1, **base))
-    assert_allowed(app, hs256(nbf=frozen_now, exp=frozen_now + 60, **base))
-    assert_refused(app, hs256(nbf=frozen_now + 1, exp=frozen_now + 60, **base))
-    assert_refused(app, hs256(iat=frozen_now + 1, exp=frozen_now + 60))
+def test_iat_and_nbf_have_60_seconds_of_leeway_exp_none(app: ModuleType, frozen_now: int) -> None:
+    """Clocks differ: a token minted by a clock up to 60 s ahead is accepted; an expired one never is."""
+    now = frozen_now
+    assert_allowed(app, hs256(iat=now + 2, exp=now + 60))  # refused before (leeway 0)
+    assert_allowed(app, hs256(iat=now + 60, nbf=now + 60, exp=now + 600))
+    assert_refused(app, hs256(iat=now + 61, exp=now + 600))
+    assert_refused(app, hs256(iat=now - 60, nbf=now + 61, exp=now + 600))
+    assert_allowed(app, hs256(iat=now - 60, exp=now + 1))
+    assert_refused(app, hs256(iat=now - 60, exp=now))  # expires at this very second
+    assert_refused(app, hs256(iat=now - 60, exp=now - 1))
 
 
 def test_huge_token_is_refused_before_any_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -309,6 +322,51 @@ def test_huge_token_is_refused_before_any_parsing(monkeypatch: pytest.MonkeyPatc
 
 def test_sub_of_exactly_128_characters_is_accepted(app: ModuleType) -> None:
     assert_allowed(app, hs256(sub="a" * 128), user="a" * 128)
+
+
+ACCEPTED_SUBS = [
+    "alice",
+    "user-42@example.com",
+    "auth0|5f7c8ec7c33c6c004bbafe82",
+    "7d9f5a2e-1c3b-4e8f-9a6d-0b2c4e6f8a1d",
+    "Zoë Ångström",
+    "用户",
+    "mañana",  # n + combining tilde (a mark, not a format character)
+    "🧾 buyer",
+]
+REFUSED_SUBS = {
+    "right-to-left override": "alice\u202egnp.exe",
+    "left-to-right embedding": "\u202aalice",
+    "pop directional formatting": "alice\u202c",
+    "first strong isolate": "alice\u2068",
+    "right-to-left mark": "alice\u200f",
+    "arabic letter mark": "alice\u061c",
+    "zero width space": "al\u200bice",
+    "zero width joiner": "alice\u200d",
+    "zero width non-joiner": "\u200calice",
+    "word joiner": "alice\u2060",
+    "byte order mark": "\ufeffalice",
+    "soft hyphen": "al\u00adice",
+    "line separator": "alice\u2028bob",
+    "paragraph separator": "alice\u2029",
+    "no-break space": "alice\u00a0bob",
+    "ideographic space": "alice\u3000",
+    "tab": "alice\tbob",
+    "DEL": "alice\x7f",
+    "NEL": "alice\x85",
+    "private use": "alice\ue000",
+    "unassigned": "alice\U000e0fff",
+}
+
+
+@pytest.mark.parametrize("sub", ACCEPTED_SUBS)
+def test_printable_subs_are_accepted(app: ModuleType, sub: str) -> None:
+    assert_allowed(app, hs256(sub=sub), user=sub)
+
+
+@pytest.mark.parametrize("sub", REFUSED_SUBS.values(), ids=REFUSED_SUBS.keys())
+def test_sub_with_control_bidi_or_invisible_characters_is_refused(app: ModuleType, sub: str) -> None:
+    assert_refused(app, hs256(sub=sub))
 
 
 @pytest.mark.parametrize(
@@ -348,53 +406,119 @@ def test_issuer_and_audience_refused_when_they_differ(app_iss_aud: ModuleType, o
     assert_refused(app_iss_aud, hs256(**overrides))
 
 
-# ----------------------------------------------------------------------------- legacy token
+# ----------------------------------------------------------------------------- the fixed demo token
 
 
-def test_legacy_token_is_user_demo_when_enabled(load_hs256: Callable[..., ModuleType]) -> None:
-    app = load_hs256(LEGACY_DEMO_TOKEN=LEGACY)
-    event = json.loads((ROOT / "events/authorizer-token-legacy.json").read_text())
-    assert event["authorizationToken"] == LEGACY
-    assert app.handler(event, CONTEXT)["context"] == {"userId": "demo"}
-    assert_allowed(app, f"Bearer {LEGACY}", user="demo")
-    assert_allowed(app, hs256())  # real tokens still work
+def test_the_fixed_demo_token_is_refused_whatever_the_environment(load_hs256: Callable[..., ModuleType]) -> None:
+    """Only the local stack accepts it, by translating it into a real token before the authorizer sees it."""
+    app = load_hs256(LEGACY_DEMO_TOKEN=LEGACY)  # the variable that once switched it on means nothing now
+    for header in (LEGACY, f"Bearer {LEGACY}"):
+        assert_refused(app, header)
+    assert not (ROOT / "events/authorizer-token-legacy.json").exists()
 
 
-@pytest.mark.parametrize("near_miss", [LEGACY + "x", LEGACY[:-1], LEGACY.upper(), f"Token {LEGACY}"])
-def test_only_the_exact_legacy_token_is_accepted(load_hs256: Callable[..., ModuleType], near_miss: str) -> None:
-    assert_refused(load_hs256(LEGACY_DEMO_TOKEN=LEGACY), near_miss)
+def test_no_deployable_code_knows_the_fixed_token() -> None:
+    deployable = [ROOT / "template.yaml", *(ROOT / "functions").rglob("*"), *(ROOT / "layers").rglob("*")]
+    deployable += [*(ROOT / "statemachine").rglob("*"), *(ROOT / "events").rglob("*"), ROOT / "samconfig.toml"]
+    for path in deployable:
+        if path.is_file() and "__pycache__" not in path.parts:
+            text = path.read_text(errors="replace")
+            for needle in (LEGACY, "LEGACY_DEMO_TOKEN"):
+                assert needle not in text, f"{path.relative_to(ROOT)} knows {needle}"
 
 
-def test_legacy_token_is_invalid_when_unset(app: ModuleType) -> None:
-    event = json.loads((ROOT / "events/authorizer-token-legacy.json").read_text())
-    with pytest.raises(Exception, match=r"^Unauthorized$"):
-        app.handler(event, CONTEXT)
+# ----------------------------------------------------------------------------- secret caching and rotation
 
 
-def test_empty_legacy_variable_means_disabled(load_hs256: Callable[..., ModuleType]) -> None:
-    app = load_hs256(LEGACY_DEMO_TOKEN="")
-    assert_refused(app, "")
-    assert_refused(app, LEGACY)
+@pytest.fixture
+def later(monkeypatch: pytest.MonkeyPatch, app: ModuleType) -> Callable[[float], None]:
+    """Move the authorizer's clocks (Powertools' parameter cache, the refetch cooldown) forward."""
+    offset = [0.0]
+
+    class ShiftedDatetime(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> ShiftedDatetime:
+            moment = datetime.now(tz) + timedelta(seconds=offset[0])
+            return cls.fromtimestamp(moment.timestamp(), tz)
+
+    monkeypatch.setattr(parameters_base, "datetime", ShiftedDatetime)
+    real = app.signing_key.clock
+    monkeypatch.setattr(app.signing_key, "clock", lambda: real() + offset[0])
+
+    def advance(seconds: float) -> None:
+        offset[0] += seconds
+
+    return advance
 
 
-def test_legacy_token_refused_at_start_up_in_prod(
-    load_hs256: Callable[..., ModuleType], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("ENVIRONMENT_NAME", "prod")
-    assert_config_error(lambda: load_hs256(LEGACY_DEMO_TOKEN=LEGACY), "LEGACY_DEMO_TOKEN")
+def rotate(secret_arn: str, value: str = ROTATED) -> None:
+    boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(SecretId=secret_arn, SecretString=value)
 
 
-# ----------------------------------------------------------------------------- secret caching
-
-
-def test_secret_is_read_once_per_execution_environment(app: ModuleType) -> None:
+def test_secret_is_read_once_and_cached(app: ModuleType) -> None:
     reads = count_secret_reads(app)
     assert reads == []  # not at import: the first invocation reads it
     for _ in range(20):
         assert_allowed(app, hs256())
-        assert_refused(app, hs256(secret="another-secret-" + "x" * 49))
         assert_refused(app, "Bearer garbage")
     assert reads == ["GetSecretValue"]
+
+
+def test_bad_signatures_refetch_the_secret_at_most_once_per_cooldown(
+    app: ModuleType, later: Callable[[float], None]
+) -> None:
+    reads = count_secret_reads(app)
+    forged = hs256(secret="another-secret-" + "x" * 49)
+    for _ in range(20):
+        assert_refused(app, forged)
+    assert reads == ["GetSecretValue"] * 2  # the first read, and one early refetch
+    later(app.REFETCH_COOLDOWN_SECONDS)
+    for _ in range(20):
+        assert_refused(app, forged)
+    assert reads == ["GetSecretValue"] * 3
+
+
+def test_rotation_new_key_tokens_are_accepted_at_once_and_old_ones_refused(app: ModuleType, secret_arn: str) -> None:
+    assert_allowed(app, hs256())
+    rotate(secret_arn)
+    old_key_token = hs256()  # a fresh token, signed with the leaked key
+    assert_allowed(app, hs256(secret=ROTATED))  # its bad signature fetched the new key
+    assert_refused(app, old_key_token)
+    assert_allowed(app, hs256(secret=ROTATED))
+
+
+def test_rotation_old_key_tokens_are_refused_within_60_seconds_unprompted(
+    app: ModuleType, secret_arn: str, later: Callable[[float], None]
+) -> None:
+    """The contract's promise, with no new-key token to prompt a refetch: the cached key expires."""
+    assert_allowed(app, hs256())
+    rotate(secret_arn)
+    later(60)
+    assert_refused(app, hs256())
+    assert_allowed(app, hs256(secret=ROTATED))
+
+
+def test_rotation_back_and_forth_within_the_cooldown(
+    app: ModuleType, secret_arn: str, later: Callable[[float], None]
+) -> None:
+    assert_allowed(app, hs256())
+    rotate(secret_arn)
+    assert_allowed(app, hs256(secret=ROTATED))
+    rotate(secret_arn, SECRET)  # rolled back at once: the cooldown holds the refetch back ...
+    assert_refused(app, hs256())
+    later(app.SECRET_MAX_AGE_SECONDS + 1)  # ... until the cached key expires
+    assert_allowed(app, hs256())
+    assert app.SECRET_MAX_AGE_SECONDS + app.REFETCH_COOLDOWN_SECONDS <= 60
+
+
+def test_the_secrets_client_has_the_platforms_timeouts(app: ModuleType) -> None:
+    from platform_core.config import aws_client
+
+    expected = aws_client("secretsmanager").meta.config
+    config = app.signing_key.provider.client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (expected.connect_timeout, expected.read_timeout)
+    assert config.retries == expected.retries
+    assert config.connect_timeout < 60 and config.read_timeout < 60  # not botocore's 60 s defaults
 
 
 def test_secret_read_failure_is_not_a_401_and_is_retried(monkeypatch: pytest.MonkeyPatch, secret_arn: str) -> None:
@@ -411,7 +535,7 @@ def test_secret_read_failure_is_not_a_401_and_is_retried(monkeypatch: pytest.Mon
 
 
 def test_logs_give_the_reason_but_never_the_token_or_secret(load_hs256: Callable[..., ModuleType]) -> None:
-    app = load_hs256(LEGACY_DEMO_TOKEN=LEGACY)
+    app = load_hs256()
     logs = capture_logs(app)
     good = hs256()
     refused = {
@@ -422,7 +546,6 @@ def test_logs_give_the_reason_but_never_the_token_or_secret(load_hs256: Callable
         "garbage-token": "malformed token",
     }
     assert_allowed(app, f"Bearer {good}")
-    assert_allowed(app, LEGACY, user="demo")
     for token in refused:
         assert_refused(app, f"Bearer {token}")
 
@@ -432,8 +555,8 @@ def test_logs_give_the_reason_but_never_the_token_or_secret(load_hs256: Callable
     assert {r["service"] for r in records} == {"authorizer"}
     reasons = [r.get("reason") for r in records if r["message"] == "Token refused"]
     assert reasons == list(refused.values())
-    assert [r.get("user_id") for r in records if r["message"] == "Token accepted"] == ["alice", "demo"]
-    for token in [good, LEGACY, *refused]:
+    assert [r.get("user_id") for r in records if r["message"] == "Token accepted"] == ["alice"]
+    for token in [good, *refused]:
         pieces = [token, *token.split(".")[1:]]  # the whole token, its payload and its signature
         for line in lines:
             for piece in pieces:
@@ -455,8 +578,45 @@ def test_logs_give_the_reason_but_never_the_token_or_secret(load_hs256: Callable
         ({"AUTH_MODE": "jwks", "JWT_ISSUER": ISSUER, "JWKS_URL": "http://example.com/jwks.json"}, "JWKS_URL"),
         ({"AUTH_MODE": "jwks", "JWT_ISSUER": ISSUER, "JWKS_URL": "file:///etc/passwd"}, "JWKS_URL"),
         ({"AUTH_MODE": "jwks", "JWKS_URL": "https://example.com/jwks.json"}, "JWT_ISSUER"),
+        ({"AUTH_MODE": "jwks", "JWKS_URL": "https://example.com/jwks.json", "JWT_ISSUER": ISSUER}, "JWT_AUDIENCE"),
+        (
+            {"AUTH_MODE": "jwks", "JWKS_URL": "https://x.example/jwks", "JWT_ISSUER": ISSUER, "JWT_AUDIENCE": " "},
+            "JWT_AUDIENCE",
+        ),
+        (
+            {
+                "AUTH_MODE": "jwks",
+                "JWKS_URL": "https://example.com/jwks.json",
+                "JWT_ISSUER": ISSUER,
+                "JWT_AUDIENCE": AUDIENCE,
+                "JWT_ALLOWED_CLIENT_IDS": "client-1",
+            },
+            "JWT_ALLOWED_CLIENT_IDS",
+        ),
+        (
+            {
+                "AUTH_MODE": "jwks",
+                "JWKS_URL": "https://example.com/jwks.json",
+                "JWT_ISSUER": ISSUER,
+                "JWT_ALLOWED_CLIENT_IDS": " , ",
+            },
+            "JWT_AUDIENCE",
+        ),
     ],
-    ids=["no mode", "bad mode", "no secret", "blank secret", "no url", "plain http", "file url", "no issuer"],
+    ids=[
+        "no mode",
+        "bad mode",
+        "no secret",
+        "blank secret",
+        "no url",
+        "plain http",
+        "file url",
+        "no issuer",
+        "jwks without audience",
+        "jwks with a blank audience",
+        "jwks with audience and client ids",
+        "jwks with blank client ids",
+    ],
 )
 def test_bad_configuration_fails_at_import_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
@@ -474,19 +634,20 @@ def public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
 
 def rs256(key: rsa.RSAPrivateKey, kid: str | None, **overrides: Any) -> str:
     headers = {"kid": kid} if kid is not None else None
-    return jwt.encode(claims(**{"iss": ISSUER, **overrides}), key, algorithm="RS256", headers=headers)
+    return jwt.encode(claims(**{"iss": ISSUER, "aud": AUDIENCE, **overrides}), key, algorithm="RS256", headers=headers)
 
 
 class JwksServer:
     def __init__(self) -> None:
         self.keys: list[dict[str, Any]] = []
+        self.raw = False  # serve `keys` as the whole document
         self.hits = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.hits += 1
-                body = json.dumps({"keys": server.keys}).encode()
+                body = json.dumps(server.keys if server.raw else {"keys": server.keys}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -517,11 +678,11 @@ def jwks_server() -> Iterator[JwksServer]:
 
 @pytest.fixture
 def jwks_app(monkeypatch: pytest.MonkeyPatch, jwks_server: JwksServer) -> ModuleType:
-    return import_app(monkeypatch, AUTH_MODE="jwks", JWKS_URL=jwks_server.url, JWT_ISSUER=ISSUER)
+    return import_app(monkeypatch, AUTH_MODE="jwks", JWKS_URL=jwks_server.url, JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
 
 
 def test_jwks_mode_does_not_use_aws(jwks_app: ModuleType) -> None:
-    assert jwks_app._secrets_client is None
+    assert jwks_app.signing_key is None
 
 
 def test_jwks_good_token_allowed_and_key_set_fetched_once(jwks_app: ModuleType, jwks_server: JwksServer) -> None:
@@ -596,15 +757,81 @@ def test_jwks_endpoint_down_is_not_a_401(monkeypatch: pytest.MonkeyPatch) -> Non
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    app = import_app(monkeypatch, AUTH_MODE="jwks", JWKS_URL=f"http://127.0.0.1:{port}/jwks.json", JWT_ISSUER=ISSUER)
+    app = import_app(
+        monkeypatch,
+        AUTH_MODE="jwks",
+        JWKS_URL=f"http://127.0.0.1:{port}/jwks.json",
+        JWT_ISSUER=ISSUER,
+        JWT_AUDIENCE=AUDIENCE,
+    )
     with pytest.raises(Exception) as info:
         app.handler(token_event(f"Bearer {rs256(RSA_KEYS[0], 'key-1')}"), CONTEXT)
     assert str(info.value) != "Unauthorized"
     assert_refused(app, "Bearer garbage")  # still a 401 when the token itself is bad
 
 
-def test_jwks_issuer_and_audience(monkeypatch: pytest.MonkeyPatch, jwks_server: JwksServer) -> None:
-    app = import_app(monkeypatch, AUTH_MODE="jwks", JWKS_URL=jwks_server.url, JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
-    assert_allowed(app, rs256(RSA_KEYS[0], "key-1", aud=AUDIENCE))
-    assert_refused(app, rs256(RSA_KEYS[0], "key-1", aud="other"))
-    assert_refused(app, rs256(RSA_KEYS[0], "key-1"))
+def test_jwks_audience_is_required_on_every_token(jwks_app: ModuleType) -> None:
+    """A token the same issuer minted for another API (another audience) is refused."""
+    assert_allowed(jwks_app, rs256(RSA_KEYS[0], "key-1", aud=AUDIENCE))
+    assert_allowed(jwks_app, rs256(RSA_KEYS[0], "key-1", aud=["other", AUDIENCE]))
+    assert_refused(jwks_app, rs256(RSA_KEYS[0], "key-1", aud="other"))
+    assert_refused(jwks_app, rs256(RSA_KEYS[0], "key-1", aud=None))
+
+
+@pytest.fixture
+def cognito_app(monkeypatch: pytest.MonkeyPatch, jwks_server: JwksServer) -> ModuleType:
+    return import_app(
+        monkeypatch,
+        AUTH_MODE="jwks",
+        JWKS_URL=jwks_server.url,
+        JWT_ISSUER=ISSUER,
+        JWT_ALLOWED_CLIENT_IDS="client-1, client-2",
+    )
+
+
+def access_token(**overrides: Any) -> str:
+    """A Cognito access token: no aud, client_id and token_use instead."""
+    return rs256(RSA_KEYS[0], "key-1", **{"aud": None, "client_id": "client-2", "token_use": "access", **overrides})
+
+
+def test_cognito_access_tokens_of_allowed_clients_are_accepted(cognito_app: ModuleType) -> None:
+    assert_allowed(cognito_app, access_token())
+    assert_allowed(cognito_app, access_token(client_id="client-1"))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"client_id": "client-3"},
+        {"client_id": None},
+        {"client_id": ["client-1"]},
+        {"token_use": "id"},
+        {"token_use": None},
+        {"token_use": "id", "client_id": None, "aud": "client-1"},  # an ID token of an allowed client
+    ],
+    ids=["other client", "no client", "client list", "id token", "no token_use", "id token with aud"],
+)
+def test_cognito_tokens_of_other_clients_or_uses_are_refused(cognito_app: ModuleType, overrides: dict) -> None:
+    assert_refused(cognito_app, access_token(**overrides))
+
+
+@pytest.mark.parametrize(
+    ("key_set", "reason"),
+    [
+        ({"keys": []}, "the JWKS has no usable signing key"),
+        ({"keys": [{"kty": "unknown-type", "kid": "key-1"}]}, "the JWKS has no usable signing key"),
+        ({"not": "a key set"}, "the JWKS has no usable signing key"),
+    ],
+    ids=["empty", "no usable key", "not a key set"],
+)
+def test_an_empty_or_unusable_key_set_refuses_the_token_with_a_logged_reason(
+    jwks_app: ModuleType, jwks_server: JwksServer, key_set: dict, reason: str
+) -> None:
+    logs = capture_logs(jwks_app)
+    server_keys = jwks_server.keys
+    jwks_server.keys = key_set  # type: ignore[assignment]
+    jwks_server.raw = True
+    assert_refused(jwks_app, rs256(RSA_KEYS[0], "key-1"))
+    (line,) = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert (line["message"], line["reason"], line["level"]) == ("Token refused", reason, "ERROR")
+    jwks_server.keys, jwks_server.raw = server_keys, False

@@ -25,9 +25,9 @@ class Config:
     mode: AuthMode
     secret_arn: str | None  # hs256 only
     jwks_url: str | None  # jwks only
-    issuer: str | None  # checked when set
-    audience: str | None  # checked when set
-    legacy_token: str | None  # local stack only
+    issuer: str | None  # checked when set (always set in jwks mode)
+    audience: str | None  # checked when set; in jwks mode this or client_ids is required
+    client_ids: frozenset[str]  # jwks only: Cognito access tokens of these app clients
 
 
 def _get(env: Mapping[str, str], name: str) -> str:
@@ -42,10 +42,7 @@ def load_config(env: Mapping[str, str]) -> Config:
 
     issuer = _get(env, "JWT_ISSUER") or None
     audience = _get(env, "JWT_AUDIENCE") or None
-    # Not stripped: the fixed token must match exactly what the old clients send.
-    legacy_token = env.get("LEGACY_DEMO_TOKEN") or None
-    if legacy_token is not None and _get(env, "ENVIRONMENT_NAME").lower() == "prod":
-        raise ConfigError("LEGACY_DEMO_TOKEN is for the local stack only and must not be set in prod")
+    client_ids = frozenset(filter(None, (c.strip() for c in _get(env, "JWT_ALLOWED_CLIENT_IDS").split(","))))
 
     secret_arn: str | None = None
     jwks_url: str | None = None
@@ -63,6 +60,14 @@ def load_config(env: Mapping[str, str]) -> Config:
             raise ConfigError("JWKS_URL must be an https:// URL (plain http only on the loopback interface)")
         if issuer is None:
             raise ConfigError("JWT_ISSUER must be set when AUTH_MODE is 'jwks'")
+        # An issuer mints tokens for many APIs: without an audience, any of them would be accepted here.
+        if audience is None and not client_ids:
+            raise ConfigError(
+                "JWT_AUDIENCE (or JWT_ALLOWED_CLIENT_IDS, for Cognito access tokens) must be set "
+                "when AUTH_MODE is 'jwks'"
+            )
+        if audience is not None and client_ids:
+            raise ConfigError("set JWT_AUDIENCE or JWT_ALLOWED_CLIENT_IDS, not both")
 
     return Config(
         mode="hs256" if mode == "hs256" else "jwks",
@@ -70,5 +75,5 @@ def load_config(env: Mapping[str, str]) -> Config:
         jwks_url=jwks_url,
         issuer=issuer,
         audience=audience,
-        legacy_token=legacy_token,
+        client_ids=client_ids,
     )

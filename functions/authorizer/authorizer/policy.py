@@ -1,15 +1,17 @@
-"""The authorizer's Allow answer."""
+"""The authorizer's Allow answer, built with Powertools' APIGatewayAuthorizerResponse."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import APIGatewayAuthorizerResponse
 
-def api_wide_resource(method_arn: str) -> str:
-    """``arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/*/*`` from the called method's ARN.
 
-    API Gateway caches the answer per token, so a policy naming only the called
-    method would deny the same user's other routes from the cache.
+def allow_policy(principal_id: str, method_arn: str) -> dict[str, Any]:
+    """Allow every route of the API the called method belongs to, with ``context.userId`` set.
+
+    API Gateway caches the answer per token, so a policy naming only the called method would deny
+    the same user's other routes from the cache.
     """
     parts = method_arn.split(":", 5) if isinstance(method_arn, str) else []
     if len(parts) != 6 or parts[0] != "arn" or parts[2] != "execute-api" or not all(parts[1:5]):
@@ -17,22 +19,14 @@ def api_wide_resource(method_arn: str) -> str:
     path = parts[5].split("/")
     if len(path) < 2 or not path[0] or not path[1]:
         raise ValueError("methodArn has no API id and stage")
-    partition, _, region, account = parts[1:5]
-    return f"arn:{partition}:execute-api:{region}:{account}:{path[0]}/{path[1]}/*/*"
-
-
-def allow_policy(principal_id: str, method_arn: str) -> dict[str, Any]:
-    return {
-        "principalId": principal_id,
-        "policyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Action": "execute-api:Invoke",
-                    "Effect": "Allow",
-                    "Resource": api_wide_resource(method_arn),
-                }
-            ],
-        },
-        "context": {"userId": principal_id},
-    }
+    answer = APIGatewayAuthorizerResponse(
+        principal_id=principal_id,
+        partition=parts[1],
+        region=parts[3],
+        aws_account_id=parts[4],
+        api_id=path[0],
+        stage=path[1],
+        context={"userId": principal_id},
+    )
+    answer.allow_all_routes()
+    return answer.asdict()

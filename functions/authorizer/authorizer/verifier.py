@@ -8,6 +8,9 @@ refusal is a :class:`TokenRejected` carrying a short reason that is safe to log
 from __future__ import annotations
 
 import re
+import time
+import unicodedata
+from collections.abc import Callable, Collection
 from typing import Any
 
 import jwt
@@ -19,10 +22,17 @@ MAX_KID_LENGTH = 256
 JWKS_LIFESPAN_SECONDS = 300.0
 JWKS_REFRESH_COOLDOWN_SECONDS = 30.0
 JWKS_TIMEOUT_SECONDS = 3.0
+# Clocks differ: iat and nbf may be this far in the future. exp gets no leeway (an expired token is expired).
+CLOCK_SKEW_SECONDS = 60
+# Unicode categories a sub may not contain: controls, format characters (bidirectional overrides and
+# isolates, zero-width characters, soft hyphen, BOM), surrogates, private use, unassigned, and line or
+# paragraph separators. Space separators other than the plain space are refused separately.
+_REFUSED_SUB_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 # header.payload.signature, base64url without padding, signature not empty (so no `alg: none`).
 _JWS_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+clock: Callable[[], float] = time.time  # seconds since the epoch, as PyJWT's own clock
 
 
 class TokenRejected(Exception):  # noqa: N818 - a refusal, not a failure of the authorizer
@@ -31,6 +41,21 @@ class TokenRejected(Exception):  # noqa: N818 - a refusal, not a failure of the 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class BadSignature(TokenRejected):
+    """The signature does not match the key: the token is forged, or signed with a key we do not hold yet."""
+
+    def __init__(self) -> None:
+        super().__init__("bad signature")
+
+
+class UnusableKeySet(TokenRejected):
+    """The JWKS endpoint answered a key set with no usable key: nothing can be verified (an operator's problem,
+    logged as an error, but the token is still refused: no key, no access)."""
+
+    def __init__(self) -> None:
+        super().__init__("the JWKS has no usable signing key")
 
 
 class KeySourceError(RuntimeError):
@@ -68,7 +93,7 @@ def check_shape(token: str) -> None:
 def verify_hs256(token: str, key: bytes, *, issuer: str | None, audience: str | None) -> str:
     """Verify an HS256 token against ``key`` and return its ``sub``."""
     check_shape(token)
-    return _decode(token, key, "HS256", issuer=issuer, audience=audience)
+    return _decode(token, key, "HS256", issuer=issuer, audience=audience, client_ids=())
 
 
 def make_jwks_client(url: str) -> jwt.PyJWKClient:
@@ -86,8 +111,19 @@ def make_jwks_client(url: str) -> jwt.PyJWKClient:
     )
 
 
-def verify_rs256(token: str, client: jwt.PyJWKClient, *, issuer: str | None, audience: str | None) -> str:
-    """Verify an RS256 token against the key of its ``kid`` in the JWKS and return its ``sub``."""
+def verify_rs256(
+    token: str,
+    client: jwt.PyJWKClient,
+    *,
+    issuer: str | None,
+    audience: str | None,
+    client_ids: Collection[str] = (),
+) -> str:
+    """Verify an RS256 token against the key of its ``kid`` in the JWKS and return its ``sub``.
+
+    With ``client_ids`` (Cognito access tokens carry no ``aud``), the token must be an access token
+    (``token_use``) of one of those app clients (``client_id``).
+    """
     check_shape(token)
     try:
         header = jwt.get_unverified_header(token)
@@ -103,16 +139,20 @@ def verify_rs256(token: str, client: jwt.PyJWKClient, *, issuer: str | None, aud
         signing_key = client.get_signing_key(kid)
     except jwt.PyJWKClientConnectionError as exc:
         raise KeySourceError(f"JWKS endpoint unavailable: {exc}") from exc
+    except jwt.PyJWKSetError:  # an empty key set, no key this PyJWT can use, or not a key set at all
+        raise UnusableKeySet from None
     except jwt.PyJWKClientError:
         raise TokenRejected("unknown signing key") from None
     except jwt.PyJWKError as exc:  # the endpoint answered something that is not a usable JWKS
         raise KeySourceError(f"JWKS endpoint answered an invalid key set: {exc}") from exc
     if signing_key.key_type != "RSA" or signing_key.algorithm_name != "RS256":
         raise TokenRejected("signing key is not an RS256 key")
-    return _decode(token, signing_key.key, "RS256", issuer=issuer, audience=audience)
+    return _decode(token, signing_key.key, "RS256", issuer=issuer, audience=audience, client_ids=client_ids)
 
 
-def _decode(token: str, key: Any, algorithm: str, *, issuer: str | None, audience: str | None) -> str:
+def _decode(
+    token: str, key: Any, algorithm: str, *, issuer: str | None, audience: str | None, client_ids: Collection[str]
+) -> str:
     required = ["exp", "sub"]
     if issuer is not None:
         required.append("iss")
@@ -126,36 +166,57 @@ def _decode(token: str, key: Any, algorithm: str, *, issuer: str | None, audienc
             options={"require": required, "verify_aud": audience is not None},
             issuer=issuer,
             audience=audience,
-            leeway=0,
+            leeway=CLOCK_SKEW_SECONDS,  # for iat and nbf; exp is checked again below, strictly
         )
-    except jwt.ExpiredSignatureError:
-        raise TokenRejected("expired") from None
-    except jwt.ImmatureSignatureError:
-        raise TokenRejected("not yet valid (nbf or iat in the future)") from None
     except jwt.InvalidSignatureError:
-        raise TokenRejected("bad signature") from None
-    except jwt.InvalidAlgorithmError:
-        raise TokenRejected("algorithm not allowed") from None
+        raise BadSignature from None
     except jwt.MissingRequiredClaimError as exc:
         raise TokenRejected(f"missing claim {exc.claim}") from None
-    except jwt.InvalidIssuerError:
-        raise TokenRejected("wrong issuer") from None
-    except jwt.InvalidAudienceError:
-        raise TokenRejected("wrong audience") from None
-    except InvalidSubjectError:
-        raise TokenRejected("invalid sub") from None
-    except jwt.DecodeError:
-        raise TokenRejected("malformed token") from None
     except jwt.InvalidTokenError as exc:
-        raise TokenRejected(f"invalid token ({type(exc).__name__})") from None
+        raise TokenRejected(_reason(exc)) from None
+    if claims["exp"] <= clock():  # PyJWT checked it is a number, with the leeway meant for iat and nbf
+        raise TokenRejected("expired")
+    if client_ids:
+        _check_access_token_client(claims, client_ids)
     return _check_sub(claims.get("sub"))
 
 
+# PyJWT's refusals, most specific first (a bad signature and a missing claim are told apart above).
+_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.ImmatureSignatureError, "not yet valid (nbf or iat in the future)"),
+    (jwt.InvalidAlgorithmError, "algorithm not allowed"),
+    (jwt.InvalidIssuerError, "wrong issuer"),
+    (jwt.InvalidAudienceError, "wrong audience"),
+    (InvalidSubjectError, "invalid sub"),
+    (jwt.DecodeError, "malformed token"),
+)
+
+
+def _reason(exc: Exception) -> str:
+    return next((reason for kind, reason in _REASONS if isinstance(exc, kind)), f"invalid token ({type(exc).__name__})")
+
+
+def _check_access_token_client(claims: dict[str, Any], client_ids: Collection[str]) -> None:
+    if claims.get("token_use") != "access":
+        raise TokenRejected("not an access token")
+    client_id = claims.get("client_id")
+    if not isinstance(client_id, str) or client_id not in client_ids:
+        raise TokenRejected("client not allowed")
+
+
 def _check_sub(sub: object) -> str:
+    """An opaque id of printable characters: letters, marks, numbers, punctuation, symbols and inner plain
+    spaces. Nothing invisible or direction-changing that would make two ids look alike in logs or tools."""
     if not isinstance(sub, str) or not sub:
         raise TokenRejected("invalid sub")
     if len(sub) > MAX_SUB_LENGTH:
         raise TokenRejected("sub too long")
-    if _CONTROL_CHARS.search(sub) or sub.strip() != sub:
+    if sub.strip() != sub or any(_refused_in_sub(ch) for ch in sub):
         raise TokenRejected("invalid characters in sub")
     return sub
+
+
+def _refused_in_sub(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category in _REFUSED_SUB_CATEGORIES or (category == "Zs" and ch != " ")
