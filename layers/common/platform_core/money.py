@@ -51,4 +51,3 @@ Money = Annotated[
     PlainSerializer(plain_number, return_type=int | float, when_used="json"),
     WithJsonSchema({"type": "number", "examples": [2000]}),
 ]
-
