@@ -37,9 +37,7 @@ CONFIG: Config = load_config(os.environ)
 class SigningKey:
     """The HS256 key held in Secrets Manager: cached with a short TTL, refetched early at most once per cooldown."""
 
-    def __init__(
-        self, provider: SecretsProvider, secret_id: str, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, provider: SecretsProvider, secret_id: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.provider = provider
         self.secret_id = secret_id
         self.clock = clock
