@@ -58,6 +58,7 @@ def test_authorizer_outcomes(stack: LocalStack) -> None:
     assert httpx.get(url, headers={"Authorization": "deny"}, timeout=30).json()["title"] == "Denied"
     assert httpx.get(url, headers={"Authorization": "boom"}, timeout=30).status_code == 502
     legacy = httpx.get(url, headers={"Authorization": "thisisajwttoken"}, timeout=30)
+    assert legacy.status_code == 200, (legacy.status_code, legacy.text)
     assert legacy.json()["event"]["requestContext"]["authorizer"]["principalId"] == "demo"
     assert httpx.get(f"{stack.base_url}/public", timeout=30).status_code == 200
 

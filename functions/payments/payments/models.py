@@ -1,20 +1,12 @@
 """Pydantic models at the API edge (they also generate the OpenAPI document)."""
 
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from payments.cards import normalize_cvc, normalize_number, parse_expiry
 from payments.domain import PaymentStatus
-from platform_core.jsonutil import plain_number
-
-# Money stays a Decimal from the table to the response; only the JSON text makes it a number.
-Money = Annotated[
-    Decimal,
-    PlainSerializer(plain_number, return_type=int | float, when_used="json"),
-    WithJsonSchema({"type": "number", "description": "The order's bill.", "examples": [2000]}),
-]
+from platform_core.money import Money
 
 
 class CreditCardDetails(BaseModel):
