@@ -103,9 +103,9 @@ def test_money_is_decimal_from_the_parser_to_the_table(aws: AwsHarness, monkeypa
     seen: list[object] = []
     real = service.create_order
 
-    def spy(repo, user_id, bill, correlation_id):
+    def spy(repo, user_id, bill, *args, **kwargs):
         seen.append(bill)
-        return real(repo, user_id, bill, correlation_id)
+        return real(repo, user_id, bill, *args, **kwargs)
 
     monkeypatch.setattr(service, "create_order", spy)
     handler = sys.modules["orders.api"].handler
