@@ -2,6 +2,7 @@
 event-source handlers log with the Lambda context, and every environment's metrics have a namespace of
 their own, which the dashboard and alarms read."""
 
+import copy
 import io
 import json
 from typing import Any
@@ -100,3 +101,22 @@ def test_a_published_metric_carries_the_environments_namespace(
     handler(load_event("orders-stream-delivered.json"), LambdaContext(function_name="OrdersPublisherFunction"))
     (record,) = [r for r in emitted(capsys.readouterr().out) if "OrdersDelivered" in r]
     assert [m["Namespace"] for m in record["_aws"]["CloudWatchMetrics"]] == ["OrderPlatform/dev"]
+
+
+def test_a_replayed_delivery_is_published_again_but_not_counted_again(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = load_event("orders-stream-delivered.json")
+    change = event["Records"][0]["dynamodb"]
+    change["OldImage"] = copy.deepcopy(change["NewImage"])  # already delivered: tools/ops.py replay asks again
+    change["NewImage"]["republishRequestedAt"] = {"S": "2026-11-26T01:00:00.000Z"}
+    handler = aws.handler("OrdersPublisherFunction", monkeypatch)
+    from platform_core.observability import logger
+
+    logs = io.StringIO()
+    logger.registered_handler.stream = logs  # type: ignore[attr-defined]
+    capsys.readouterr()
+    assert handler(event, LambdaContext(function_name="OrdersPublisherFunction")) == {"batchItemFailures": []}
+    published = [r for r in emitted(logs.getvalue()) if r.get("message") == "event published"]
+    assert [r["event_type"] for r in published] == ["order-delivered-event"]
+    assert metric_values(capsys.readouterr().out, "OrdersDelivered") == []

@@ -42,7 +42,8 @@ def make_publisher(
         old = change.old_image if change and change.old_image else None
         # A replay (tools/ops.py replay) sets REPLAY_ATTRIBUTE on the item: its current status is published again
         # as if the item had just reached it (consumers are idempotent, so a repeat is harmless).
-        event = to_event(None, new) if replay_requested(old, new) else to_event(old, new)
+        replay = replay_requested(old, new)
+        event = to_event(None, new) if replay else to_event(old, new)
         if event is None:
             return
         event_type, data = event
@@ -63,7 +64,7 @@ def make_publisher(
             MessageAttributes={"type": {"DataType": "String", "StringValue": event_type}},
         )
         logger.info("event published", extra={"event_type": event_type, "event_id": record.event_id})
-        if event_type in metric_of:
+        if event_type in metric_of and not replay:  # a replay republishes what was counted already
             count(metric_of[event_type])
 
     @metrics.log_metrics
