@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from devstack.filters import parse_filter_criteria
 
 REGION = "us-east-1"
@@ -49,65 +47,29 @@ class _NoValue:
 NO_VALUE = _NoValue()
 
 
-# --------------------------------------------------------------------------- YAML loading
-
-
-class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns CloudFormation short tags into their long (JSON) form."""
-
-
-def _construct(tag: str, node: yaml.Node, loader: CfnLoader) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if tag == "Ref":
-        return {"Ref": value}
-    if tag == "Condition":
-        return {"Condition": value}
-    if tag == "GetAtt" and isinstance(value, str):
-        logical, _, attr = value.partition(".")
-        value = [logical, attr]
-    return {f"Fn::{tag}": value}
-
-
-_TAGS = [
-    "Ref",
-    "Condition",
-    "GetAtt",
-    "Sub",
-    "If",
-    "Equals",
-    "Not",
-    "And",
-    "Or",
-    "Join",
-    "Select",
-    "Split",
-    "GetAZs",
-    "FindInMap",
-    "Base64",
-    "ImportValue",
-    "Cidr",
-    "Length",
-    "ToJsonString",
-]
-
-for _tag in _TAGS:
-    CfnLoader.add_constructor(
-        f"!{_tag}",
-        lambda loader, node, _t=_tag: _construct(_t, node, loader),
-    )
+# --------------------------------------------------------------------------- reading the template
 
 
 def load_template(path: str | Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.load(fh, Loader=CfnLoader)  # noqa: S506 - CfnLoader derives from SafeLoader
+    """The template as the SAM translator parses it (short tags such as ``!Ref`` become their long form)."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    data = yaml_parse(Path(path).read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise TemplateError(f"{path}: not a template")
     return data
+
+
+def _sam_globals(template: dict[str, Any]) -> Any:
+    """SAM's own Globals: the translator's merge (maps merged, lists concatenated, the resource's own
+    scalars win) and its refusal, by name, of a property Globals does not support."""
+    from samtranslator.model.exceptions import ExceptionWithMessage
+    from samtranslator.plugins.globals.globals import Globals
+
+    try:
+        return Globals(template)
+    except ExceptionWithMessage as exc:
+        raise TemplateError(f"Globals: {exc.message}") from exc
 
 
 IMPLICIT_API = "ServerlessRestApi"  # SAM's name for the API it creates when an Api event names none
@@ -503,20 +465,6 @@ class Resolver:
         return _SUB_RE.sub(repl, str(text))
 
 
-def _merge_globals(glob: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
-    """SAM Globals semantics: maps merge (function wins), lists are prepended, scalars are defaults."""
-    out = dict(glob)
-    for k, v in props.items():
-        g = glob.get(k)
-        if isinstance(g, dict) and isinstance(v, dict):
-            out[k] = _merge_globals(g, v)
-        elif isinstance(g, list) and isinstance(v, list):
-            out[k] = g + [x for x in v if x not in g]
-        else:
-            out[k] = v
-    return out
-
-
 _PSEUDO_REFS: dict[str, Any] = {**PSEUDO_PARAMS, "AWS::NoValue": NO_VALUE, "AWS::NotificationARNs": []}
 
 _STATE_MACHINES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
@@ -620,12 +568,6 @@ _INTRINSICS: dict[str, Callable[[Resolver, Any], Any]] = {
     "Fn::Length": lambda r, arg: len(r.resolve(arg)),
     "Fn::ImportValue": _import_value,
 }
-
-
-def _with_globals(template: dict[str, Any], rtype: str, props: dict[str, Any]) -> dict[str, Any]:
-    section = {"AWS::Serverless::Function": "Function", "AWS::Serverless::Api": "Api"}.get(rtype)
-    glob = ((template.get("Globals") or {}).get(section) or {}) if section else {}
-    return _merge_globals(glob, props) if section else props
 
 
 def _as_int(v: Any, default: int) -> int:
@@ -1094,6 +1036,7 @@ def load_stack_model(
     template = load_template(tpath)
     r = Resolver(template, parameter_overrides or {}, endpoint, physical_overrides or {}, tpath.parent)
     b = _Build(r, tpath.parent)
+    sam_globals = _sam_globals(template)
     skipped: list[str] = []
     for lid, res in r.resources.items():
         rtype = str(res.get("Type", ""))
@@ -1105,7 +1048,9 @@ def load_stack_model(
             what = _NOT_ENFORCED_TYPES.get(rtype, "unknown resource type, not emulated")
             b.unsupported.append(f"{lid} ({rtype}): {what}")
             continue
-        raw = _with_globals(template, rtype, res.get("Properties") or {})
+        raw = res.get("Properties") or {}
+        if rtype.startswith("AWS::Serverless::"):
+            raw = sam_globals.merge(rtype, raw, lid, res.get("IgnoreGlobals"))
         builder(b, lid, r.resolve(raw), raw)
     _link_event_sources(b)
     _link_routes(b)

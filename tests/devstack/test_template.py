@@ -141,6 +141,35 @@ FUNCTION = """
 """
 
 
+LAYERS = """
+  A:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: a/}
+  B:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: b/}
+"""
+
+
+def test_globals_merge_as_sam_does_lists_concatenated(tmp_path: Path) -> None:
+    tpl = _template(
+        tmp_path,
+        "Globals:\n  Function:\n    Layers: [!Ref A]\n    Environment: {Variables: {G: g, O: global}}\n"
+        "Resources:" + LAYERS + FUNCTION + "      Layers: [!Ref A, !Ref B]\n"
+        "      Environment: {Variables: {O: own}}\n",
+    )
+    fn = load_stack_model(tpl).functions["Fn"]
+    # SAM prepends the Globals list to the function's: nothing is de-duplicated.
+    assert fn.layers == [tmp_path / "a", tmp_path / "a", tmp_path / "b"]
+    assert fn.env == {"G": "g", "O": "own"}
+
+
+def test_a_globals_property_sam_does_not_support_is_refused_by_name(tmp_path: Path) -> None:
+    tpl = _template(tmp_path, "Globals:\n  Function:\n    NoSuchProperty: 1\nResources:" + FUNCTION)
+    with pytest.raises(TemplateError, match="NoSuchProperty"):
+        load_stack_model(tpl)
+
+
 @pytest.mark.parametrize(
     ("value", "named"),
     [
