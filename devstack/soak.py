@@ -226,12 +226,13 @@ def settle(client: Client, order: Order, timeout: float) -> None:
     order.final = (state.get("order", "missing"), state.get("payment", "missing"))
 
 
-# What the local stack shows afterwards: payments, the card sandbox's ledger, PaymentsInbox log lines.
+# What the local stack shows afterwards: payments, the card sandbox's ledger, PaymentsInbox/PayOrder log lines.
 Tables = tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]
 Inspector = Callable[[], Tables]
 # payments.service's log lines (devstack does not import function code)
 CANCEL_MEETS_CHARGE = "order cancelled while its card is being charged"
 CANCEL_WAITS_FOR_CHARGE = "the card is still being charged: the order-cancelled message is retried"
+CLAIM_SETTLED = "settled a claim its charger left behind"
 
 
 def soak(
@@ -345,6 +346,7 @@ def report_charges(orders: list[Order], tables: Tables) -> list[str]:
 
     met, retried = lines_with(CANCEL_MEETS_CHARGE), lines_with(CANCEL_WAITS_FOR_CHARGE)
     print(f"cancels that found the card being charged: {met} (of those, left to SQS to redeliver: {retried})")
+    print(f"claims left by a failed or dead charger, settled by asking the processor: {lines_with(CLAIM_SETTLED)}")
     unaccounted = charge_violations(payments, tables[1])
     print(f"card charges unaccounted for: {len(unaccounted)}")
     for line in unaccounted[:20]:
@@ -394,8 +396,10 @@ def main(args: argparse.Namespace) -> int:
 
         def inspect() -> Tables:
             stack.wait_idle(args.timeout)
-            log = stack.logs_dir / "PaymentsInboxFunction.log"  # the whole file: memory keeps the last lines only
-            logs = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+            logs = []  # the whole files: memory keeps the last lines only
+            for function in ("PaymentsInboxFunction", "PayOrderFunction"):
+                log = stack.logs_dir / f"{function}.log"
+                logs += log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
             return _scan(stack, "PaymentsTable"), _scan(stack, "CardSandboxTable"), logs
 
         try:
@@ -430,6 +434,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--delivery-delay", type=int, default=1, help="DeliveryDelaySeconds of the started stack")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds an order may take to settle")
     p.add_argument(
-        "--charge-latency", type=int, default=150, help="CardSandboxLatencyMs of the started stack (cancels race it)"
+        "--charge-latency", type=int, default=600, help="CardSandboxLatencyMs of the started stack (cancels race it)"
     )
     p.set_defaults(func=main)
