@@ -410,3 +410,11 @@ def test_only_the_publishers_role_may_publish_to_its_topic(cfn):
         ), topic
         allows = [s for s in statements if s["Effect"] == "Allow" and "sns:Publish" in _actions(s)]
         assert allows and all(s["Principal"] == {"AWS": role_arn} for s in allows), topic
+
+
+def test_the_dashboards_alarm_widget_lists_every_alarm(cfn):
+    """docs/operations.md: the Alarms widget shows every alarm of the stack; start there."""
+    (dashboard,) = [res for res in cfn["Resources"].values() if res["Type"] == "AWS::CloudWatch::Dashboard"]
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    alarms = [lid for lid, res in cfn["Resources"].items() if res["Type"] == "AWS::CloudWatch::Alarm"]
+    assert [a for a in alarms if f"${{{a}.Arn}}" not in body] == []
