@@ -14,10 +14,12 @@ PORT ?= 3000
 USER ?= alice
 QUEUE ?=
 
-.PHONY: help venv asl-validator replay redrive-events run token test lint typecheck template-check build lock unit integration e2e openapi events bench soak chaos redrive clean
+.PHONY: help venv asl-validator replay redrive-events run run-docker invoke test-docker token test lint typecheck template-check build lock unit integration e2e openapi events bench soak chaos redrive clean
 
 help:
 	@echo "make run      start the whole system locally (PORT, JWT_SECRET, DELIVERY_DELAY_SECONDS)"
+	@echo "make run-docker  the same, every function in the Lambda runtime in Docker (SAM CLI)"
+	@echo "make invoke FN=CreateOrderFunction EVENT=events/create-order.json  (sam local invoke; run-docker running)"
 	@echo "make token    print a bearer token: make token USER=alice"
 	@echo "make test     lint, type-check, template checks, sam build and every test"
 	@echo "make bench    measure cold start, latency, throughput, event chain and cost"
@@ -56,6 +58,16 @@ asl-validator: $(ASL_TOOLS)/node_modules/.installed
 run: venv
 	@$(PY) -m devstack run --port $(PORT)
 
+# Every function in the Lambda runtime in Docker through SAM CLI (devstack/samlocal.py). Installs and
+# starts Docker when absent and root; builds the Lambda base image offline when it cannot be pulled.
+run-docker: venv $(SAM_VENV)/.installed
+	@$(PY) -m devstack run --docker --port $(PORT)
+
+FN ?=
+EVENT ?=
+invoke: venv $(SAM_VENV)/.installed
+	@$(PY) -m devstack invoke --function $(FN) --event $(EVENT)
+
 token: venv
 	@$(PY) -m devstack token --user $(USER)
 
@@ -90,7 +102,8 @@ lock: venv
 
 # Each suite runs in its own process: moto's state is global to a process, and the local
 # stack, the unit tests' moto server and the resilience stack must not share it.
-PYTEST_SUITES := unit devstack integration e2e resilience chaos
+# tests/docker: the whole system in the Lambda runtime in Docker (make test-docker; installs Docker if needed).
+PYTEST_SUITES := unit devstack integration e2e resilience chaos docker
 
 test: lint typecheck template-check build
 	@set -e; for suite in $(PYTEST_SUITES); do \
@@ -105,6 +118,9 @@ integration: venv
 
 e2e: venv
 	$(PY) -m pytest tests/e2e
+
+test-docker: venv $(SAM_VENV)/.installed
+	$(PY) -m pytest tests/docker
 
 openapi: venv
 	$(PY) -m tools.openapi_doc --write

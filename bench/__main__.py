@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import chain, coldstart, cost, latency, scale, throughput
+from bench import chain, coldstart, cost, docker, latency, scale, throughput
 from bench.common import ROOT, Config, Figure, progress, render_table, write_results
 from bench.stackctx import Ctx
 
@@ -23,7 +23,8 @@ STACK_SECTIONS: dict[str, Callable[[Config, Ctx, dict[str, Any]], list[Figure]]]
     "chain": chain.run,
     "scale": scale.run,  # last: it leaves 10,000 orders behind
 }
-ALL = ["coldstart", *STACK_SECTIONS]
+# docker: the same requests through make run and make run-docker (installs Docker when absent and root).
+ALL = ["coldstart", *STACK_SECTIONS, "docker"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             for name in stack_sections:
                 progress(f"section {name}")
                 figures += STACK_SECTIONS[name](cfg, ctx, details)
+
+    if "docker" in only:
+        progress("section docker: make run vs make run-docker")
+        figures += docker.run(cfg, details)
 
     figures.sort(key=lambda f: f.section[:2])  # sections in numbered order, figures in measured order
     details["seconds"] = round(time.monotonic() - t0, 1)

@@ -34,6 +34,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     template = Path(args.template)
     state_dir = template.resolve().parent / ".devstack"
+    logs_dir = state_dir / "logs"
+    docker = None
+    if args.docker:
+        from devstack.docker import DockerUnavailableError
+        from devstack.samlocal import prepare_runtime
+
+        try:
+            docker = prepare_runtime(template, logs_dir, lambda line: print(line, flush=True))
+        except DockerUnavailableError as exc:
+            print(f"run-docker: {exc}", file=sys.stderr)
+            return 2
     stack = LocalStack(
         template=template,
         port=args.port,
@@ -42,6 +53,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_concurrency=args.max_concurrency,
         aws_port=args.aws_port,
         report_path=state_dir / "not-emulated.txt",
+        logs_dir=logs_dir,
+        docker=docker,
     )
     stop = threading.Event()
 
@@ -71,6 +84,12 @@ def startup_lines(stack: LocalStack, verbose: bool = False) -> list[str]:
         f"  AWS:    {stack.aws_endpoint}   (moto; AWS_ENDPOINT_URL for the aws CLI and boto3)",
         f"  {stack.summary()}, started in {stack.startup_seconds:.1f}s",
     ]
+    if stack.docker is not None:
+        lines += [
+            f"  functions: the Lambda runtime in Docker ({stack.docker.image}); SAM CLI's output:",
+            f"          {_shown(stack.logs_dir)}/sam-local-start-api.log, sam-local-start-lambda.log",
+            "  sample events: make invoke FN=CreateOrderFunction EVENT=events/create-order.json",
+        ]
     missing = stack.not_emulated()
     if missing:
         where = "below" if verbose else f"{_shown(stack.report_path)} (or run with --verbose)"
@@ -117,6 +136,20 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_invoke(args: argparse.Namespace) -> int:
+    """``sam local invoke`` of one function with a sample event, against the running ``make run-docker``."""
+    from devstack.samlocal import sam_local_invoke
+
+    path = Path(args.endpoint_file)
+    info = json.loads(path.read_text()) if path.exists() else {}
+    if "docker" not in info:
+        print(f"no running `make run-docker` ({path}): start it first, in another terminal", file=sys.stderr)
+        return 1
+    sam_args = info["docker"]["sam_args"]
+    print(f"sam local invoke {args.function} --event {args.event} {' '.join(sam_args)}", file=sys.stderr, flush=True)
+    return int(sam_local_invoke(sam_args, args.function, Path(args.event).resolve(), capture=False).returncode)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description="Local stack for template.yaml")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=int(os.environ.get("AWS_PORT", "0")),
         help="port of the local AWS services (moto); default a free one, env AWS_PORT",
+    )
+    run.add_argument(
+        "--docker",
+        action="store_true",
+        help="run every function in the Lambda runtime in Docker through SAM CLI (make run-docker)",
     )
     run.add_argument("--max-concurrency", type=int, default=4, help="warm workers per function at most")
     run.add_argument(
@@ -143,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     red.add_argument("--queue", required=True, help="logical id (e.g. OrdersInboxDLQ) or URL of the DLQ")
     red.add_argument("--endpoint-file", default=".devstack/endpoint.json")
     red.set_defaults(func=cmd_redrive)
+    inv = sub.add_parser("invoke", help="sam local invoke FUNCTION with EVENT against the running make run-docker")
+    inv.add_argument("--function", required=True, help="logical id, e.g. CreateOrderFunction")
+    inv.add_argument("--event", required=True, help="a JSON event file, e.g. events/create-order.json")
+    inv.add_argument("--endpoint-file", default=".devstack/endpoint.json")
+    inv.set_defaults(func=cmd_invoke)
     from devstack import chaos_soak, soak
 
     soak.add_parser(sub)

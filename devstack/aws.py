@@ -249,8 +249,11 @@ class _QuietHandler(MotoRequestHandler):
 class MotoServer(ThreadedMotoServer):
     """moto in server mode in this process, behind :class:`AwsMiddleware`."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, also_listen: list[str] | None = None) -> None:
         self.port = port or free_port()
+        # Further addresses on the same port (the docker bridge's, for make run-docker); never 0.0.0.0.
+        self.also_listen = list(also_listen or [])
+        self._extra_servers: list[Any] = []
         # Step Functions service integrations call back into moto on MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
         super().__init__(ip_address="127.0.0.1", port=self.port, verbose=False)
@@ -261,12 +264,23 @@ class MotoServer(ThreadedMotoServer):
         app = DomainDispatcherApplication(create_backend_app)
         self.middleware = AwsMiddleware(app, self.faults)
         self._server = make_server(self._ip_address, self._port, self.middleware, True, request_handler=_QuietHandler)
+        for address in self.also_listen:
+            extra = make_server(address, self._port, self.middleware, True, request_handler=_QuietHandler)
+            self._extra_servers.append(extra)
+            threading.Thread(target=extra.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
         self._server_ready_event.set()
         self._server.serve_forever(poll_interval=0.1)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        for extra in self._extra_servers:
+            extra.shutdown()
+            extra.server_close()
+        self._extra_servers.clear()
+        super().stop()
 
     def start(self) -> None:
         super().start()

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import uvicorn
 
@@ -32,6 +32,9 @@ from devstack.template import StackModel, load_stack_model
 from devstack.tokens import jwt_secret, mint_token, translate_legacy_authorization
 from devstack.workers import FunctionLogs, FunctionPool, InvokeResult, worker_env
 
+if TYPE_CHECKING:
+    from devstack.samlocal import DockerRuntime
+
 
 class Invocation(NamedTuple):
     function: str
@@ -46,6 +49,10 @@ class LocalStack:
     ``env`` overrides the process environment for the engine's settings (``JWT_SECRET``,
     ``DELIVERY_DELAY_SECONDS``); ``function_env`` adds variables to functions' environments
     (key = logical id, or ``"*"`` for every function).
+
+    ``docker``: run the functions in the Lambda runtime through SAM CLI instead of worker processes
+    (``make run-docker``, :mod:`devstack.samlocal`); the AWS services then also listen on the docker
+    bridge's address, where the containers reach them.
     """
 
     def __init__(
@@ -63,6 +70,7 @@ class LocalStack:
         endpoint_file: str | Path | None = None,
         aws_port: int = 0,
         report_path: str | Path | None = None,
+        docker: DockerRuntime | None = None,
     ) -> None:
         self.template_path = Path(template).resolve()
         self.settings: dict[str, str] = {**os.environ, **(env or {})}
@@ -77,6 +85,7 @@ class LocalStack:
         # Where start() writes the full list of what is not emulated (None: nowhere).
         self.report_path = Path(report_path) if report_path else None
         self.startup_seconds = 0.0
+        self.docker = docker
         self._echo = echo or (lambda line: print(line, flush=True))
         self.invocations: list[Invocation] = []
         self._inv_lock = threading.Lock()
@@ -131,7 +140,7 @@ class LocalStack:
         t0 = time.monotonic()
         params = load_template(self.template_path).get("Parameters") or {}
         overrides = self._effective_overrides(params)
-        self.moto = MotoServer(self.aws_port)
+        self.moto = MotoServer(self.aws_port, also_listen=[self.docker.bridge] if self.docker else [])
         self.moto.start()
         endpoint = self.moto.url
         first = load_stack_model(self.template_path, overrides, endpoint=endpoint)
@@ -140,7 +149,9 @@ class LocalStack:
         create_state_machines(self.model, endpoint)
 
         self._logs = FunctionLogs(self.logs_dir)
-        for lid, fn in self.model.functions.items():
+        if self.docker is not None:
+            self.docker.start(self.model, self.moto.port)
+        for lid, fn in self.model.functions.items() if self.docker is None else ():
             extra: dict[str, str] = dict(self.function_env.get("*", {}))
             extra.update(self.function_env.get(lid, {}))
             self.pools[lid] = FunctionPool(
@@ -179,6 +190,9 @@ class LocalStack:
                 # The original system's fixed header becomes a real token for user demo: only here.
                 translate_authorization=lambda header: translate_legacy_authorization(header, secret),
             )
+            app: Any = self.gateway
+            if self.docker is not None:
+                app = self.docker.front(api, self.gateway, self._record, self.gateway.translate_authorization)
             # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted connections when the
             # listening socket says it is TCP; without it every small response waits ~40 ms for
             # the client's delayed ACK.
@@ -187,7 +201,7 @@ class LocalStack:
             sock.bind(("127.0.0.1", self.port))
             self.port = sock.getsockname()[1]
             config = uvicorn.Config(
-                self.gateway,
+                app,
                 host="127.0.0.1",
                 port=self.port,
                 log_level="warning",
@@ -209,7 +223,9 @@ class LocalStack:
             if not server.started:
                 raise RuntimeError("HTTP front failed to start")
 
-        if self.watch:
+        if self.docker is not None:
+            self.docker.warm(self.model, self.base_url, self.token("devstack-warmup"))
+        if self.watch and self.docker is None:
             th = threading.Thread(target=self._watch, daemon=True, name="watcher")
             th.start()
             self._threads.append(th)
@@ -225,6 +241,8 @@ class LocalStack:
             pool.stop()
         for t in [*self._threads, *self.sqs_pollers, *self.stream_pollers]:
             t.join(timeout=5)
+        if self.docker is not None:
+            self.docker.stop()
         if self.gateway is not None:
             self.gateway.close()
         if self.moto is not None:
@@ -243,6 +261,8 @@ class LocalStack:
     def invoke(self, logical_id: str, event: Any) -> InvokeResult:
         """Invoke a function's warm worker directly (no logging of an invocation line)."""
         self._activity += 1
+        if self.docker is not None:
+            return self.docker.invoke(logical_id, event)
         return self.pools[logical_id].invoke(event)
 
     def _deliver(self, logical_id: str, event: Any) -> InvokeResult:
@@ -346,6 +366,8 @@ class LocalStack:
 
     def _idle_now(self, sfn: Any, sqs: Any) -> str:
         busy = [lid for lid, p in self.pools.items() if p.in_flight]
+        if self.docker is not None and self.docker.in_flight:
+            busy.append(f"{self.docker.in_flight} Docker invocations")
         if busy:
             return f"invocations in flight: {busy}"
         for qp in self.sqs_pollers:
@@ -364,6 +386,9 @@ class LocalStack:
             if running:
                 return f"{len(running)} executions of {m.logical_id} running"
         return ""
+
+    def _busy(self) -> bool:
+        return any(p.in_flight for p in self.pools.values()) or bool(self.docker and self.docker.in_flight)
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Return once queues are empty, streams drained, nothing in flight and no execution running.
@@ -388,7 +413,7 @@ class LocalStack:
                 busy_streams = [sp.table.logical_id for sp in self.stream_pollers if sp.empty_passes == 0]
                 if busy_streams:
                     reason = f"streams not drained: {busy_streams}"
-                elif self._activity != activity or any(p.in_flight for p in self.pools.values()):
+                elif self._activity != activity or self._busy():
                     reason = "invocations happened meanwhile"
             if reason:
                 calm = 0
@@ -433,7 +458,7 @@ class LocalStack:
     def _write_endpoint_file(self) -> None:
         assert self.endpoint_file is not None
         self.endpoint_file.parent.mkdir(parents=True, exist_ok=True)
-        data = {
+        data: dict[str, Any] = {
             "pid": os.getpid(),
             "aws_endpoint": self.aws_endpoint,
             "base_url": self.base_url,
@@ -441,6 +466,8 @@ class LocalStack:
             "queues": {q.logical_id: q.url for q in self.model.queues.values()},
             "redrive": {q.redrive.dead_letter_queue: q.logical_id for q in self.model.queues.values() if q.redrive},
         }
+        if self.docker is not None:
+            data["docker"] = self.docker.describe()
         self.endpoint_file.write_text(json.dumps(data, indent=2))
 
 
