@@ -21,6 +21,7 @@ build is overridden: a copy of the template with every architecture set to the h
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -451,6 +452,11 @@ class SamApiFront:
         self.gateway = gateway
         self.record = record
         self.translate_authorization = translate_authorization
+        # One request at a time into SAM local. It runs one invocation per container at a time and starts a
+        # function's timeout timer before the invocation waits for its container, so queued requests time
+        # out (502) and the container is replaced; every request also goes through the one authorizer
+        # container. Waiting here instead keeps SAM's timers to the invocation itself.
+        self.one_at_a_time = asyncio.Semaphore(1)
         self.client = httpx.AsyncClient(
             base_url=upstream,
             timeout=httpx.Timeout(180.0),
@@ -501,20 +507,13 @@ class SamApiFront:
         if route.auth != "NONE" and not token.strip():
             return refuse("UNAUTHORIZED")
         path = "/" + "/".join(parts[1:])
-        query = request.url.query
         try:
-            upstream = await self.client.request(
-                method,
-                path + (f"?{query}" if query else ""),
-                # bytes, as received: a header value need not be ASCII (API Gateway passes it on)
-                headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-                content=body,
-            )
+            upstream, raw_body = await self._forward(method, path, request.url.query, headers, body)
         except httpx.HTTPError as exc:
             resp = self.gateway.gateway_response("DEFAULT_5XX", request_id)
             self.record(route.function, label, (time.monotonic() - started) * 1000, f"502 sam local: {exc}", "")
             return resp
-        kind = _sam_answer(upstream)
+        kind = _sam_answer(upstream.status_code, raw_body)
         if kind == "SAM_FAILURE" and route.auth != "NONE":
             # SAM local answers 502 both when the function fails and when the authorizer refuses the token
             # (it raises "Unauthorized", which SAM cannot read as a policy). Ask the authorizer, in the same
@@ -527,7 +526,7 @@ class SamApiFront:
             resp = self.gateway.gateway_response(kind, request_id)
             self.record(route.function, label, elapsed, f"{resp.status_code} (gateway: {kind})", "")
             return resp
-        out = Response(content=upstream.content, status_code=upstream.status_code)
+        out = Response(content=raw_body, status_code=upstream.status_code)
         out.raw_headers = [h for h in out.raw_headers if h[0] == b"content-length"] + [
             (k.lower().encode("latin-1"), v.encode("latin-1"))
             for k, v in upstream.headers.multi_items()
@@ -537,6 +536,30 @@ class SamApiFront:
         corr = upstream.headers.get("x-correlation-id", "")
         self.record(route.function, label, elapsed, str(upstream.status_code), corr)
         return out
+
+    async def _forward(
+        self, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[httpx.Response, bytes]:
+        """The request to SAM local: its answer, and the body exactly as the function sent it."""
+        request_out = self.client.build_request(
+            method,
+            path + (f"?{query}" if query else ""),
+            # bytes, as received: a header value need not be ASCII (API Gateway passes it on)
+            headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+            content=body,
+        )
+        sent = {k.lower() for k, _ in headers}
+        for name in ("accept", "accept-encoding", "user-agent"):  # httpx's defaults: only what the client sent
+            if name not in sent:
+                del request_out.headers[name]
+        async with self.one_at_a_time:
+            upstream = await self.client.send(request_out, stream=True)
+            try:
+                # A gzip body stays gzip, as API Gateway passes it on (httpx would decode it).
+                raw_body = b"".join([chunk async for chunk in upstream.aiter_raw()])
+            finally:
+                await upstream.aclose()
+        return upstream, raw_body
 
     def _upstream_headers(self, request: Request, auth: str, request_id: str) -> tuple[list[tuple[str, str]], str]:
         """The request's headers for SAM local (the legacy token translated), and the token sent."""
@@ -569,20 +592,91 @@ class SamApiFront:
         await self.client.aclose()
 
 
-def _sam_answer(resp: httpx.Response) -> str:
+def _sam_answer(status: int, content: bytes) -> str:
     """The gateway response type for SAM local's own error answers ("" for a function's answer)."""
-    if resp.status_code not in (401, 403, 500, 502):
+    if status not in (401, 403, 500, 502):
         return ""
     try:
-        body = resp.json()
+        body = json.loads(content)
     except ValueError:
         return ""
     if not isinstance(body, dict) or set(body) != {"message"}:
         return ""
-    key = (resp.status_code, str(body["message"]))
+    key = (status, str(body["message"]))
     if key == _SAM_FAILURE:
         return "SAM_FAILURE"
     return _SAM_ANSWERS.get(key, "")
+
+
+def bake_layers(built_template: Path, base_image: str, echo: Echo) -> tuple[Path, str]:
+    """The built layers copied into the invoke image (``/opt``), and a template whose functions name none.
+
+    SAM CLI rebuilds its image for every container it creates when a function has a layer defined in
+    the template (``LambdaImage.build``: ``is_defined_within_template``), which costs seconds per
+    ``sam local invoke`` and per warm container. Lambda unpacks a layer into ``/opt``; an image with the
+    same files there gives the functions the same file system, and is built once per layer content.
+    Returns (template to run, image); unchanged when the functions do not all share the same layers.
+    """
+    import hashlib
+
+    import yaml
+
+    from devstack import docker
+
+    data = yaml.safe_load(built_template.read_text())
+    resources = data["Resources"]
+    global_layers = ((data.get("Globals") or {}).get("Function") or {}).get("Layers") or []
+    functions = {lid: r for lid, r in resources.items() if r.get("Type") == "AWS::Serverless::Function"}
+    per_function = {lid: [*global_layers, *(r["Properties"].get("Layers") or [])] for lid, r in functions.items()}
+    layer_sets = {json.dumps(layers) for layers in per_function.values()}
+    refs = per_function[next(iter(per_function))] if per_function else []
+    if len(layer_sets) != 1 or not refs or not all(isinstance(r, dict) and "Ref" in r for r in refs):
+        return built_template, base_image
+    dirs = [built_template.parent / resources[r["Ref"]]["Properties"]["ContentUri"] for r in refs]
+    digest = hashlib.sha256(base_image.encode())
+    for d in dirs:
+        for f in sorted(p for p in d.rglob("*") if p.is_file()):
+            digest.update(str(f.relative_to(d)).encode())
+            digest.update(f.read_bytes())
+    repo = f"{docker.IMAGE_REPO}-with-layers"
+    tag = f"{repo}-{digest.hexdigest()[:12]}:{docker.docker_arch()}"
+    if not docker.image_exists(tag):
+        image = base_image
+        for i, d in enumerate(dirs):
+            step = tag if i == len(dirs) - 1 else f"{tag}-layer{i}"
+            res = subprocess.run(
+                ["docker", "build", "-q", "-t", step, "-f", "-", str(d)],
+                input=f"FROM {image}\nCOPY . /opt/\n",
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            if res.returncode != 0:
+                raise RuntimeError(f"docker build of the layer image failed: {res.stderr.strip()[-500:]}")
+            image = step
+        echo(f"[docker] layers {', '.join(r['Ref'] for r in refs)} baked into {tag}")
+        _remove_older_images(repo, keep=tag.split(":", maxsplit=1)[0])
+    (data.get("Globals") or {}).get("Function", {}).pop("Layers", None)
+    for r in functions.values():
+        r["Properties"].pop("Layers", None)
+    out = built_template.with_name("template.docker.yaml")
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out, tag
+
+
+def _remove_older_images(prefix: str, keep: str) -> None:
+    """Images of earlier layer contents (and SAM CLI's images built on them)."""
+    listed = subprocess.run(
+        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    ).stdout.split()
+    old = [name for name in listed if name.startswith(prefix) and not name.startswith(keep + ":")]
+    if old:
+        subprocess.run(["docker", "rmi", *old], capture_output=True, timeout=300, check=False)
 
 
 def prepare_runtime(template: Path, logs_dir: Path, echo: Echo, serve_api: bool = True) -> DockerRuntime:
@@ -594,4 +688,5 @@ def prepare_runtime(template: Path, logs_dir: Path, echo: Echo, serve_api: bool 
 
     bridge, image = docker.prepare(echo)
     built = sam_build(template, docker.docker_arch(), echo)
-    return DockerRuntime(built, image, bridge, logs_dir, echo=echo, serve_api=serve_api)
+    to_run, with_layers = bake_layers(built, image, echo)
+    return DockerRuntime(to_run, with_layers, bridge, logs_dir, echo=echo, serve_api=serve_api)

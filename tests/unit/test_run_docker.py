@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 
 from devstack import docker
@@ -29,10 +28,6 @@ def test_the_docker_build_runs_every_function_and_the_layer_on_the_hosts_archite
     assert "Architectures: [arm64]" in (ROOT / "template.yaml").read_text()
 
 
-def answer(status: int, body: str, ctype: str = "application/json") -> httpx.Response:
-    return httpx.Response(status, content=body.encode(), headers={"Content-Type": ctype})
-
-
 @pytest.mark.parametrize(
     ("status", "body", "kind"),
     [
@@ -50,7 +45,7 @@ def answer(status: int, body: str, ctype: str = "application/json") -> httpx.Res
     ],
 )
 def test_sam_locals_own_answers_are_recognised(status: int, body: str, kind: str):
-    assert _sam_answer(answer(status, body)) == kind
+    assert _sam_answer(status, body.encode()) == kind
 
 
 def test_runtime_errors_are_recognised_with_or_without_a_request_id():
