@@ -46,7 +46,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from devstack.aws import free_port
-from devstack.gateway import MAX_BODY, CompiledRoute, Gateway
+from devstack.gateway import MAX_BODY, CompiledRoute, Gateway, compress_response
 from devstack.template import ACCOUNT_ID, REGION, REST_API_ID, ApiModel, StackModel
 from devstack.workers import InvokeResult
 
@@ -468,7 +468,9 @@ class SamApiFront:
             return
         request = Request(scope, receive)
         response = await self.handle(request)
-        await response(scope, receive, send)
+        # API Gateway's MinimumCompressionSize, which SAM local does not apply.
+        accept = request.headers.get("accept-encoding", "")
+        await compress_response(response, accept, self.api.minimum_compression_size)(scope, receive, send)
 
     def _route(self, method: str, parts: list[str]) -> CompiledRoute | None:
         for c in self.gateway.routes:
