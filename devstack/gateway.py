@@ -98,7 +98,8 @@ def _compile(route: ApiRoute) -> CompiledRoute:
 
 
 def _pattern(resource: str) -> re.Pattern[str]:
-    return re.compile("^" + re.escape(resource).replace(r"\*", ".*").replace(r"\?", ".") + "$")
+    # IAM's * and ? match any character, a newline too (an id with %0A is still under the user's route).
+    return re.compile(re.escape(resource).replace(r"\*", ".*").replace(r"\?", "."), re.DOTALL)
 
 
 def policy_allows(policy: Any, method_arn: str) -> bool:
@@ -114,11 +115,11 @@ def policy_allows(policy: Any, method_arn: str) -> bool:
             continue
         actions = st.get("Action", [])
         actions = [actions] if isinstance(actions, str) else actions
-        if not any(_pattern(str(a).lower()).match("execute-api:invoke") for a in actions):
+        if not any(_pattern(str(a).lower()).fullmatch("execute-api:invoke") for a in actions):
             continue
         resources = st.get("Resource", [])
         resources = [resources] if isinstance(resources, str) else resources
-        if not any(_pattern(str(r)).match(method_arn) for r in resources):
+        if not any(_pattern(str(r)).fullmatch(method_arn) for r in resources):
             continue
         effect = str(st.get("Effect", "")).lower()
         if effect == "deny":
