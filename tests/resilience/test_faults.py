@@ -73,9 +73,13 @@ def _received(stack: LocalStack, event_ids: list[str]) -> dict[str, int]:
 
 
 def test_consumer_failures_are_retried_without_holding_back_the_batch(stack: LocalStack):
-    """UpdateItem fails in the payments inbox: the cancel messages of one batch are retried until they are
-    dead-lettered, while the create messages of the same batch are done once; after the cause is fixed,
-    redriving the DLQ settles the cancelled ones."""
+    """UpdateItem is refused in the payments inbox (a policy without it): the cancel messages of one batch are
+    retried until they are dead-lettered, while the create messages of the same batch are done once; after the
+    cause is fixed, redriving the DLQ settles the cancelled ones.
+
+    The refusal is one the SDK does not retry: with a retried 500 the SDK's back-off (up to 1 + 2 + 4 s per
+    call) can outlast the function's 10 s timeout, and a timed-out batch comes back whole, creates included;
+    that path is the chaos soak's, not this test's."""
     user = f"batch-{uuid.uuid4().hex[:8]}"
     new_id = lambda: f"01RES{uuid.uuid4().hex[:21].upper()}"  # noqa: E731
     to_cancel = [new_id() for _ in range(2)]
@@ -94,11 +98,11 @@ def test_consumer_failures_are_retried_without_holding_back_the_batch(stack: Loc
         eid: envelope("order-cancelled-event", {"orderId": oid, "userId": user, "bill": 5}, event_id=eid)
         for eid, oid in cancels.items()
     }
-    fault = stack.faults.inject(service="dynamodb", operation="UpdateItem", status=500, code="InternalServerError")
+    fault = stack.faults.inject(service="dynamodb", operation="UpdateItem", status=400, code="AccessDeniedException")
     n_inv = len(stack.invocations)
     _inbox_batch(stack, batch)
     stack.wait_idle(60)
-    assert fault.hits >= 3 * 2 * 3  # three deliveries of two messages, three SDK attempts each
+    assert fault.hits >= 3 * 2  # three deliveries of two messages, no SDK retry
     counts = _received(stack, list(batch))
     assert {e: counts[e] for e in creates} == dict.fromkeys(creates, 1)  # not held back, not repeated
     assert {e: counts[e] for e in cancels} == dict.fromkeys(cancels, 3)  # InboxMaxReceiveCount
