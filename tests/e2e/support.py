@@ -157,12 +157,14 @@ class Client:
         data: dict[str, Any] = r.json()["data"]
         return data
 
-    def wait_order(self, order_id: str, status: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+    def wait_order(self, order_id: str, status: str | set[str], timeout: float = TIMEOUT) -> dict[str, Any]:
+        """Wait until the order has ``status`` (or one of a set: a loaded machine may pass one state unseen)."""
+        wanted = {status} if isinstance(status, str) else status
         return eventually(
             lambda: self.order(order_id),
-            lambda o: o["status"] == status,
+            lambda o: o["status"] in wanted,
             timeout=timeout,
-            what=f"order {order_id} {status}",
+            what=f"order {order_id} {' or '.join(sorted(wanted))}",
         )
 
     # ---------------------------------------------------------------- payments

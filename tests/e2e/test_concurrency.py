@@ -47,7 +47,8 @@ def test_ten_concurrent_pays_charge_once(alice: Client) -> None:
     payment = alice.payment(order["id"])
     assert payment["status"] == "paid"
     assert payment["updatedAt"] == winner["updatedAt"]
-    alice.wait_order(order["id"], "confirmed")
+    # Delivery follows after DELIVERY_DELAY_SECONDS; on a loaded machine it can come before the first look.
+    alice.wait_order(order["id"], {"confirmed", "delivered"})
 
 
 def test_concurrent_pays_with_one_idempotency_key_charge_once(alice: Client) -> None:
