@@ -21,7 +21,7 @@ from devstack.aws import MotoServer, create_resources, create_state_machines, ma
 from devstack.template import StackModel, load_stack_model
 from devstack.tokens import DEV_JWT_SECRET
 from tests.support.iam_calls import IamEnforcer
-from tests.unit.test_iam import transformed_template
+from tests.support.sam_template import transformed_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"

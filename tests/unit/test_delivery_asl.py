@@ -9,7 +9,6 @@ of the service's API model): Step Functions names a service error "DynamoDB." + 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,8 @@ from typing import Any
 import botocore.session
 import pytest
 
-from tests.unit.test_iam import ROOT, transformed_template
+from tests.support.sam_template import ROOT, referenced_id, sam_template
 
-DEFINITION = ROOT / "statemachine" / "delivery.asl.json"
 ASL_VALIDATOR = ROOT / "tools" / "asl" / "node_modules" / ".bin" / "asl-validator"
 # Errors worth retrying: throttling, a 500, write conflicts. Not: a failed condition (caught), a missing
 # table or an item collection too large (no retry changes them).
@@ -38,22 +36,11 @@ def update_item_errors() -> set[str]:
     return {shape.name for shape in model.operation_model("UpdateItem").error_shapes}
 
 
-def substituted(text: str) -> str:
-    """The definition as Step Functions receives it: every ${Name} of DefinitionSubstitutions replaced."""
-    (machine,) = [
-        res for res in transformed_template()["Resources"].values() if res["Type"] == "AWS::StepFunctions::StateMachine"
-    ]
-    names = set(machine["Properties"]["DefinitionSubstitutions"])
-    used = set(re.findall(r"\$\{(\w+)\}", text))
-    assert used <= names, f"placeholders without a substitution: {used - names}"
-    # Numbers where a number goes (the Wait's Seconds), a string elsewhere.
-    return re.sub(r"\$\{(\w+)\}", lambda m: "60" if m.group(1).endswith("Seconds") else m.group(1), text)
-
-
 @pytest.fixture(scope="module")
 def definition() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(substituted(DEFINITION.read_text()))
-    return loaded
+    """The definition as Step Functions receives it (the template's DefinitionSubstitutions filled in); a
+    resource's reference becomes its logical id, a string where Step Functions gets the resource's name."""
+    return sam_template().definition(resource=referenced_id)
 
 
 def _validate(path: Path) -> subprocess.CompletedProcess[str]:

@@ -1,9 +1,7 @@
 """Least privilege, checked: every IAM statement the deployed stack would get, after the SAM transform.
 
-template.yaml is transformed offline with the SAM translator (aws-sam-translator, the library behind
-`sam validate` and the AWS::Serverless transform) and a stub managed-policy loader, so no AWS account is
-needed. The translator lives in the SAM CLI virtualenv (.venv-sam, `make template-check` installs it);
-when it is not importable here, the transform runs in that interpreter (SAM_PYTHON overrides the path).
+template.yaml is transformed offline with the SAM translator (tests/support/sam_template.py), so no AWS
+account is needed.
 
 A statement fails the test when it
 - allows `*` or `service:*` actions,
@@ -19,26 +17,12 @@ role's DynamoDB permissions enforced, so a call the role does not allow fails th
 
 from __future__ import annotations
 
-import functools
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
-
-# Managed policies SAM attaches by itself; names (not ARNs) a template might use resolve through this map.
-KNOWN_MANAGED_POLICIES = {
-    "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-    "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-    "AWSLambdaSQSQueueExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
-    "AWSLambdaDynamoDBExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
-}
+from tests.support.sam_template import transformed_template
 
 # Managed policies that may be attached, and why.
 ALLOWED_MANAGED_POLICIES = {
@@ -82,72 +66,6 @@ ALLOWED_WILDCARD_RESOURCE_ACTIONS = {
     "xray:GetSamplingTargets": "X-Ray sampling reads support no resource-level permissions.",
     "xray:GetSamplingStatisticSummaries": "X-Ray sampling reads support no resource-level permissions.",
 }
-
-_TRANSFORM_SCRIPT = r"""
-import json, sys
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-
-class StubManagedPolicyLoader:
-    def __init__(self, policies):
-        self.policies = policies
-    def load(self):
-        return self.policies
-
-request = json.load(sys.stdin)
-with open(request["template"], encoding="utf-8") as fh:
-    template = yaml_parse(fh.read())
-# What `sam package` does: local code and definition paths become S3 locations.
-for lid, res in template.get("Resources", {}).items():
-    props = res.get("Properties") or {}
-    for key in ("CodeUri", "ContentUri", "DefinitionUri"):
-        if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
-            # The key keeps the local path, so tests can find a function's code (tests/support/iam_calls.py).
-            props[key] = "s3://packaged-artifacts/" + props[key].strip("/")
-out = transform(template, request["parameters"], StubManagedPolicyLoader(request["managed_policies"]))
-json.dump(out, sys.stdout)
-"""
-
-
-def _sam_python() -> str:
-    try:
-        import samtranslator  # noqa: F401
-
-        return sys.executable
-    except ImportError:
-        pass
-    candidate = Path(os.environ.get("SAM_PYTHON") or ROOT / ".venv-sam" / "bin" / "python")
-    if not candidate.exists():
-        pytest.fail("aws-sam-translator not found: install the SAM CLI venv (make template-check) or set SAM_PYTHON")
-    return str(candidate)
-
-
-@functools.cache
-def _transform(parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    request = {
-        "template": str(TEMPLATE),
-        "parameters": dict(parameters),
-        "managed_policies": KNOWN_MANAGED_POLICIES,
-    }
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0"}
-    proc = subprocess.run(  # noqa: S603 - fixed interpreter and script
-        [_sam_python(), "-c", _TRANSFORM_SCRIPT],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"SAM transform failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout)
-
-
-def transformed_template(**parameters: str) -> dict[str, Any]:
-    """template.yaml after the SAM transform (AWS::Serverless::* expanded), for the given parameters."""
-    return _transform(tuple(sorted(parameters.items())))
-
 
 # Both authentication modes and both environments produce different roles (conditional policies).
 PARAMETER_SETS = {

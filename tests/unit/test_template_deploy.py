@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_iam import ROOT, transformed_template
+from tests.support.sam_template import ROOT, transformed_template
 
 HTTPS_JWKS = "https://issuer.example/.well-known/jwks.json"
 

@@ -1,6 +1,6 @@
 """Production readiness of template.yaml: logs with retention, alarms, dashboard, prod protections, docs in step.
 
-Checked on the template after the SAM transform (what CloudFormation deploys), see tests/unit/test_iam.py.
+Checked on the template after the SAM transform (what CloudFormation deploys), see tests/support/sam_template.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_iam import ROOT, transformed_template
+from tests.support.sam_template import ROOT, transformed_template
 
 DLQ_METRIC = "ApproximateNumberOfMessagesVisible"
 # Business metrics: one namespace per environment, so dev and prod never mix in one account.

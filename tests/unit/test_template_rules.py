@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_iam import transformed_template
+from tests.support.sam_template import transformed_template
 from tests.unit.test_template_deploy import refusals
 
 JWKS = {

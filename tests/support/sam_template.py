@@ -1,0 +1,374 @@
+"""template.yaml as CloudFormation receives it: after the SAM transform, with small readers over the result.
+
+template.yaml is transformed offline with the SAM translator (aws-sam-translator, the library behind
+`sam validate` and the AWS::Serverless transform) and a stub managed-policy loader, so no AWS account is
+needed. The translator lives in the SAM CLI virtualenv (.venv-sam, `make template-check` installs it);
+when it is not importable here, the transform runs in that interpreter (SAM_PYTHON overrides the path).
+
+Tests learn the template's facts (functions, environments, event sources, subscriptions, routes, the state
+machine's definition) here, not from the local stack's own reading of the template (devstack.template):
+if that reading were wrong, tests built on it would agree with it. References stay what CloudFormation gets,
+intrinsics: an environment variable "is the OrdersTopic" when its value is {"Ref": "OrdersTopic"}.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+# Where `sam package` would put local code and definitions; the key keeps the local path.
+ARTIFACT_BUCKET = "packaged-artifacts"
+
+# Managed policies SAM attaches by itself; names (not ARNs) a template might use resolve through this map.
+KNOWN_MANAGED_POLICIES = {
+    "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "AWSLambdaSQSQueueExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+    "AWSLambdaDynamoDBExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+}
+
+_TRANSFORM_SCRIPT = r"""
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+class StubManagedPolicyLoader:
+    def __init__(self, policies):
+        self.policies = policies
+    def load(self):
+        return self.policies
+
+request = json.load(sys.stdin)
+with open(request["template"], encoding="utf-8") as fh:
+    template = yaml_parse(fh.read())
+# What `sam package` does: local code and definition paths become S3 locations.
+for lid, res in template.get("Resources", {}).items():
+    props = res.get("Properties") or {}
+    for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+        if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
+            # The key keeps the local path, so tests can find a function's code (tests/support/iam_calls.py).
+            props[key] = "s3://" + request["bucket"] + "/" + props[key].strip("/")
+out = transform(template, request["parameters"], StubManagedPolicyLoader(request["managed_policies"]))
+json.dump(out, sys.stdout)
+"""
+
+
+def _sam_python() -> str:
+    try:
+        import samtranslator  # noqa: F401
+
+        return sys.executable
+    except ImportError:
+        pass
+    candidate = Path(os.environ.get("SAM_PYTHON") or ROOT / ".venv-sam" / "bin" / "python")
+    if not candidate.exists():
+        pytest.fail("aws-sam-translator not found: install the SAM CLI venv (make template-check) or set SAM_PYTHON")
+    return str(candidate)
+
+
+@functools.cache
+def _transform(template: Path, parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    request = {
+        "template": str(template),
+        "parameters": dict(parameters),
+        "managed_policies": KNOWN_MANAGED_POLICIES,
+        "bucket": ARTIFACT_BUCKET,
+    }
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0"}
+    proc = subprocess.run(  # noqa: S603 - fixed interpreter and script
+        [_sam_python(), "-c", _TRANSFORM_SCRIPT],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"SAM transform failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout)
+
+
+def transformed_template(**parameters: str) -> dict[str, Any]:
+    """template.yaml after the SAM transform (AWS::Serverless::* expanded), for the given parameters.
+
+    Cached: callers that change the result must copy it first.
+    """
+    return _transform(TEMPLATE, tuple(sorted(parameters.items())))
+
+
+# ------------------------------------------------------------------ intrinsics
+
+
+def referenced_id(node: Any) -> str:
+    """The logical id a {"Ref": X} or {"Fn::GetAtt": [X, attribute]} names."""
+    if isinstance(node, dict) and set(node) == {"Ref"}:
+        return str(node["Ref"])
+    if isinstance(node, dict) and set(node) == {"Fn::GetAtt"}:
+        target = node["Fn::GetAtt"]
+        return str(target[0] if isinstance(target, list) else target.split(".", 1)[0])
+    raise AssertionError(f"not a Ref or GetAtt: {node!r}")
+
+
+def _sub_function(uri: Any) -> str:
+    """The function an API integration's Fn::Sub URI invokes (`${Name.Arn}`)."""
+    text = uri["Fn::Sub"] if isinstance(uri, dict) else uri
+    text = text[0] if isinstance(text, list) else text
+    (name,) = re.findall(r"\$\{(\w+)\.Arn\}", text)
+    return str(name)
+
+
+# ------------------------------------------------------------------ readers
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    handler: str
+    timeout: int
+    env: dict[str, Any]  # name -> value as deployed (a string or an intrinsic); AWS::NoValue dropped
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """An AWS::Lambda::EventSourceMapping: a queue or a table's stream feeding a function."""
+
+    logical_id: str
+    function: str
+    source_arn: Any  # as deployed: {"Fn::GetAtt": [queue, "Arn"]} or {"Fn::GetAtt": [table, "StreamArn"]}
+    source: str  # logical id of the queue or table
+    kind: str  # "sqs" or "dynamodb-stream"
+    response_types: tuple[str, ...]
+    filter_criteria: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    logical_id: str
+    topic_arn: Any  # as deployed, e.g. {"Ref": "OrdersTopic"}
+    protocol: str
+    endpoint: Any  # as deployed, e.g. {"Fn::GetAtt": ["PaymentsInbox", "Arn"]}
+    filter_policy: dict[str, Any] | None
+
+    @property
+    def queue(self) -> str | None:
+        """The logical id of the queue an sqs subscription delivers to."""
+        return referenced_id(self.endpoint) if self.protocol == "sqs" else None
+
+
+@dataclass(frozen=True)
+class Route:
+    api: str
+    method: str  # upper case, as in an HTTP request
+    path: str
+    function: str
+    auth: str  # the security scheme's name, "NONE" for an open route
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    type: str  # "token" or "request", as API Gateway's OpenAPI extension spells it
+    identity_header: str
+    ttl: int
+    function: str
+
+
+@dataclass
+class SamTemplate:
+    """The transformed template for one set of parameter values, and what tests read from it."""
+
+    template: dict[str, Any]
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        resources: dict[str, Any] = self.template["Resources"]
+        return resources
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """logical id -> Properties of every resource of the type."""
+        return {lid: res.get("Properties") or {} for lid, res in self.resources.items() if res["Type"] == resource_type}
+
+    def parameter(self, name: str) -> Any:
+        """A parameter's value: the override given, else its Default."""
+        if name in self.parameters:
+            return self.parameters[name]
+        return self.template["Parameters"][name]["Default"]
+
+    def value(self, node: Any) -> Any:
+        """`node` with what the parameters decide filled in: a Ref to a parameter, and an Fn::Sub over parameters.
+
+        Anything else (a Ref to a resource, a GetAtt, a condition) stays the intrinsic it is.
+        """
+        if isinstance(node, dict) and set(node) == {"Ref"} and node["Ref"] in self.template.get("Parameters", {}):
+            return self.parameter(node["Ref"])
+        if isinstance(node, dict) and set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
+            names = set(re.findall(r"\$\{([\w:]+)\}", node["Fn::Sub"]))
+            if names <= set(self.template.get("Parameters", {})):
+                return re.sub(r"\$\{(\w+)\}", lambda m: str(self.parameter(m.group(1))), node["Fn::Sub"])
+        return node
+
+    # -------------------------------------------------------------- functions and their sources
+
+    @functools.cached_property
+    def functions(self) -> dict[str, Function]:
+        functions = {}
+        for lid, props in self.of_type("AWS::Lambda::Function").items():
+            variables = (props.get("Environment") or {}).get("Variables") or {}
+            functions[lid] = Function(
+                logical_id=lid,
+                handler=props["Handler"],
+                timeout=int(self.value(props["Timeout"])),
+                env={k: v for k, v in variables.items() if v != {"Ref": "AWS::NoValue"}},
+            )
+        return functions
+
+    def import_environment(self, logical_id: str) -> dict[str, str]:
+        """A function's variables, enough to import its code: each value where the parameters decide it, a
+        stand-in string where a resource's name or ARN goes (no resource exists here)."""
+        env = {}
+        for name, node in self.functions[logical_id].env.items():
+            value = self.value(node)
+            env[name] = str(value) if isinstance(value, str | int) and value != "" else "configured"
+        return env
+
+    @functools.cached_property
+    def event_sources(self) -> list[EventSource]:
+        sources = []
+        for lid, props in self.of_type("AWS::Lambda::EventSourceMapping").items():
+            source = referenced_id(props["EventSourceArn"])
+            kind = {"AWS::SQS::Queue": "sqs", "AWS::DynamoDB::Table": "dynamodb-stream"}[self.resources[source]["Type"]]
+            attribute = {"sqs": "Arn", "dynamodb-stream": "StreamArn"}[kind]
+            assert props["EventSourceArn"] == {"Fn::GetAtt": [source, attribute]}, (lid, props["EventSourceArn"])
+            sources.append(
+                EventSource(
+                    logical_id=lid,
+                    function=referenced_id(props["FunctionName"]),
+                    source_arn=props["EventSourceArn"],
+                    source=source,
+                    kind=kind,
+                    response_types=tuple(props.get("FunctionResponseTypes") or ()),
+                    filter_criteria=props.get("FilterCriteria"),
+                )
+            )
+        return sources
+
+    def sources_of(self, function: str, kind: str) -> list[EventSource]:
+        return [s for s in self.event_sources if s.function == function and s.kind == kind]
+
+    # -------------------------------------------------------------- topics and queues
+
+    @functools.cached_property
+    def subscriptions(self) -> dict[str, Subscription]:
+        subscriptions = {}
+        for lid, props in self.of_type("AWS::SNS::Subscription").items():
+            subscriptions[lid] = Subscription(
+                logical_id=lid,
+                topic_arn=props["TopicArn"],
+                protocol=props["Protocol"],
+                endpoint=props["Endpoint"],
+                filter_policy=props.get("FilterPolicy"),
+            )
+        return subscriptions
+
+    def queue_attribute(self, queue: str, name: str) -> Any:
+        return self.value(self.resources[queue]["Properties"][name])
+
+    def redrive(self, queue: str) -> tuple[str, int] | None:
+        """(dead-letter queue's logical id, maxReceiveCount) of a queue, None without a redrive policy."""
+        policy = self.resources[queue]["Properties"].get("RedrivePolicy")
+        if policy is None:
+            return None
+        return referenced_id(policy["deadLetterTargetArn"]), int(self.value(policy["maxReceiveCount"]))
+
+    # -------------------------------------------------------------- the REST API
+
+    def _api_bodies(self) -> dict[str, dict[str, Any]]:
+        return {lid: props["Body"] for lid, props in self.of_type("AWS::ApiGateway::RestApi").items()}
+
+    @functools.cached_property
+    def routes(self) -> list[Route]:
+        routes = []
+        for api, body in self._api_bodies().items():
+            for path, methods in body["paths"].items():
+                for method, operation in methods.items():
+                    integration = operation["x-amazon-apigateway-integration"]
+                    (security,) = operation.get("security") or [{"NONE": []}]
+                    (auth,) = security
+                    routes.append(Route(api, method.upper(), path, _sub_function(integration["uri"]), auth))
+        return routes
+
+    def authorizer(self, name: str) -> Authorizer:
+        (body,) = self._api_bodies().values()
+        scheme = body["components"]["securitySchemes"][name]
+        settings = scheme["x-amazon-apigateway-authorizer"]
+        assert scheme["in"] == "header", scheme
+        uri = settings["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"]
+        ttl = int(self.value(settings["authorizerResultTtlInSeconds"]))
+        return Authorizer(settings["type"], scheme["name"], ttl, referenced_id(uri))
+
+    def stage_names(self, api: str) -> list[str]:
+        stages = self.of_type("AWS::ApiGateway::Stage").values()
+        return [s["StageName"] for s in stages if referenced_id(s["RestApiId"]) == api]
+
+    # -------------------------------------------------------------- the state machine
+
+    def state_machine(self, logical_id: str | None = None) -> tuple[str, dict[str, Any]]:
+        machines = self.of_type("AWS::StepFunctions::StateMachine")
+        if logical_id is None:
+            ((logical_id, props),) = machines.items()
+            return logical_id, props
+        return logical_id, machines[logical_id]
+
+    def definition(
+        self, logical_id: str | None = None, *, resource: Callable[[Any], Any] = lambda intrinsic: intrinsic
+    ) -> dict[str, Any]:
+        """The state machine's definition as Step Functions receives it.
+
+        The DefinitionUri file (its S3 key is the local path), every ${Name} replaced by its
+        DefinitionSubstitutions value: a parameter by the parameter's value (a number stays a number where the
+        definition writes `${Name}` bare), a resource by `resource(intrinsic)` (by default the intrinsic itself,
+        e.g. {"Ref": "OrdersTable"} where the definition says "${OrdersTableName}").
+        """
+        _, props = self.state_machine(logical_id)
+        location = props["DefinitionS3Location"]
+        assert location["Bucket"] == ARTIFACT_BUCKET, location
+        text = (ROOT / location["Key"]).read_text()
+        substitutions = {name: self.value(node) for name, node in (props.get("DefinitionSubstitutions") or {}).items()}
+        used = set(re.findall(r"\$\{(\w+)\}", text))
+        assert used <= set(substitutions), f"placeholders without a substitution: {used - set(substitutions)}"
+
+        def whole(match: re.Match[str]) -> str:  # "${Name}": the value replaces the JSON string
+            value = substitutions[match.group(1)]
+            return json.dumps(resource(value) if isinstance(value, dict) else str(value))
+
+        def bare(match: re.Match[str]) -> str:
+            value = substitutions[match.group(1)]
+            assert not isinstance(value, dict), f"{match.group(0)} is a resource outside a string"
+            return str(value)
+
+        text = re.sub(r'"\$\{(\w+)\}"', whole, text)
+        loaded: dict[str, Any] = json.loads(re.sub(r"\$\{(\w+)\}", bare, text))
+        return loaded
+
+
+@functools.cache
+def _sam_template(parameters: tuple[tuple[str, str], ...]) -> SamTemplate:
+    return SamTemplate(_transform(TEMPLATE, parameters), dict(parameters))
+
+
+def sam_template(**parameters: str) -> SamTemplate:
+    """The transformed template (cached) for these parameter values, with its readers."""
+    return _sam_template(tuple(sorted(parameters.items())))
