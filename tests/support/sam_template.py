@@ -372,3 +372,10 @@ def _sam_template(parameters: tuple[tuple[str, str], ...]) -> SamTemplate:
 def sam_template(**parameters: str) -> SamTemplate:
     """The transformed template (cached) for these parameter values, with its readers."""
     return _sam_template(tuple(sorted(parameters.items())))
+
+
+def transformed_file(template: Path, **parameters: str) -> SamTemplate:
+    """Another template transformed the same way, read afresh (e.g. the one `sam build` writes next to its
+    artifacts: each function's Code and each layer's Content then name its directory in the build)."""
+    parameter_items = tuple(sorted(parameters.items()))
+    return SamTemplate(_transform.__wrapped__(template, parameter_items), dict(parameter_items))
