@@ -21,6 +21,15 @@ class Order(BaseModel):
     updatedAt: str  # noqa: N815
 
 
+class OrderRecord(Order):
+    """An OrdersTable item: the order and what only the service needs (OrdersRepository maps it)."""
+
+    correlationId: str = ""  # noqa: N815 - the request or event that wrote it last; the outbox forwards it
+
+    def public(self) -> Order:
+        return Order.model_validate(self.model_dump(include=set(Order.model_fields)))
+
+
 class OrderResponse(BaseModel):
     data: Order
 

@@ -1,4 +1,4 @@
-"""A thin repository base over the low-level DynamoDB client.
+"""The low-level DynamoDB client under each service's repository (each owns its item <-> record mapping).
 
 Every status change goes through `transition`: one UpdateItem whose condition is
 "the item exists and its status is one of the allowed sources". Races and duplicate
@@ -10,8 +10,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Mapping
-from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -132,40 +131,6 @@ class Table:
             old = getattr(exc, "response", {}).get("Item")
             raise TransitionRejectedError(deserialize(old) if old else None) from exc
         return deserialize(response["Attributes"])
-
-
-Status = TypeVar("Status", bound=StrEnum)
-
-
-class StatusRepository(Generic[Status]):
-    """A service's table of items with a status: each service gives its transition table."""
-
-    sort_key = "orderId"
-    transitions: Mapping[Status, frozenset[Status]]
-
-    def __init__(self, client: Any, table_name: str) -> None:
-        self.table = Table(client, table_name, sort_key=self.sort_key)
-
-    def add(self, item: dict[str, Any]) -> bool:
-        return self.table.put_new(item)
-
-    def get(self, user_id: str, item_id: str, *, consistent: bool = False) -> dict[str, Any] | None:
-        return self.table.get(user_id, item_id, consistent=consistent)
-
-    def page(self, user_id: str, limit: int, next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        return self.table.query_page(user_id, limit, next_token)
-
-    def move(
-        self, user_id: str, item_id: str, target: Status, *, now: str, correlation_id: str, **fields: Any
-    ) -> dict[str, Any]:
-        """Conditional status change; raises TransitionRejectedError with the current item."""
-        return self.table.transition(
-            user_id,
-            item_id,
-            to_status=target.value,
-            allowed_from=(s.value for s in self.transitions[target]),
-            fields={"updatedAt": now, "correlationId": correlation_id, **fields},
-        )
 
 
 def encode_page_token(last_sort_key: str) -> str:
