@@ -1,43 +1,70 @@
-"""In-memory stand-ins for the payments service's seams (PaymentsStore, CardProcessor).
+"""In-memory stand-ins for the services' seams (PaymentsStore, CardProcessor; OrdersStore, DeliveryScheduler).
 
-The store applies the same rule as PaymentsRepository's conditional writes (payments.domain.sources,
-and the claim named when leaving processing), so service tests exercise the real decisions fast;
-the moto-backed handler tests keep the DynamoDB wiring honest.
+Each store applies the same rule as its repository's conditional writes (payments.domain.sources and the
+claim named when leaving processing; orders.domain.TRANSITIONS), so service tests exercise the real
+decisions fast; the moto-backed handler tests keep the DynamoDB wiring honest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Generic, TypeVar
 
+from orders.domain import TRANSITIONS as ORDER_TRANSITIONS
+from orders.domain import OrderStatus
+from orders.models import OrderRecord
+from orders.repository import OrderRejectedError
 from payments.models import PaymentRecord
 from payments.processor import Card, ChargeResult, MemoryLedger, SandboxProcessor
 from payments.repository import Move, PaymentRejectedError
 
 
 class ThrottledError(Exception):
-    """What a throttled DynamoDB write looks like to the service: an error it does not handle."""
+    """What a throttled AWS call (a DynamoDB write, a Step Functions start) looks like to the service: an error
+    it does not handle."""
 
 
-class FakePaymentsStore:
+Record = TypeVar("Record", PaymentRecord, OrderRecord)
+
+
+class _MemoryTable(Generic[Record]):
+    """Records keyed (userId, sort key) as the tables are; pages newest first (the sort keys are ULIDs)."""
+
     def __init__(self) -> None:
-        self.records: dict[tuple[str, str], PaymentRecord] = {}
+        self.records: dict[tuple[str, str], Record] = {}
         self.lock = threading.Lock()
-        self.fail_next_moves = 0
 
-    def get(self, user_id: str, order_id: str, *, consistent: bool = False) -> PaymentRecord | None:
-        return self.records.get((user_id, order_id))
+    def key(self, record: Record) -> tuple[str, str]:
+        raise NotImplementedError
 
-    def page(self, user_id: str, limit: int, next_token: str | None) -> tuple[list[PaymentRecord], str | None]:
-        mine = sorted((r for (u, _), r in self.records.items() if u == user_id), key=lambda r: r.orderId, reverse=True)
+    def get(self, user_id: str, item_id: str, *, consistent: bool = False) -> Record | None:
+        return self.records.get((user_id, item_id))
+
+    def page(self, user_id: str, limit: int, next_token: str | None) -> tuple[list[Record], str | None]:
+        mine = [r for (u, _), r in sorted(self.records.items(), reverse=True) if u == user_id]
         start = int(next_token or 0)
         page = mine[start : start + limit]
         return page, str(start + limit) if start + limit < len(mine) else None
 
-    def add(self, record: PaymentRecord) -> bool:
+    def add(self, record: Record) -> bool:
+        """attribute_not_exists(userId): False when the key is taken (also by this very record)."""
         with self.lock:
-            return self.records.setdefault((record.userId, record.orderId), record) is record
+            if self.key(record) in self.records:
+                return False
+            self.records[self.key(record)] = record
+            return True
+
+
+class FakePaymentsStore(_MemoryTable[PaymentRecord]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_next_moves = 0
+
+    def key(self, record: PaymentRecord) -> tuple[str, str]:
+        return record.userId, record.orderId
 
     def move(self, user_id: str, order_id: str, change: Move) -> PaymentRecord:
         with self.lock:
@@ -87,3 +114,45 @@ class FakeProcessor(SandboxProcessor):
     def ledger_kinds(self) -> dict[str, int]:
         kinds = [entry["kind"] for entry in self.ledger.entries.values()]
         return {kind: kinds.count(kind) for kind in sorted(set(kinds))}
+
+
+class FakeOrdersStore(_MemoryTable[OrderRecord]):
+    """OrdersTable in memory: a status changes only from one of its target's sources, as the
+    repository's (and the delivery state machine's) conditional UpdateItem allows."""
+
+    def key(self, record: OrderRecord) -> tuple[str, str]:
+        return record.userId, record.id
+
+    def move(self, user_id: str, order_id: str, target: OrderStatus, *, now: str, correlation_id: str) -> OrderRecord:
+        with self.lock:
+            current = self.records.get((user_id, order_id))
+            if current is None or current.status not in ORDER_TRANSITIONS[target]:
+                raise OrderRejectedError(current)
+            moved = current.model_copy(update={"status": target, "updatedAt": now, "correlationId": correlation_id})
+            self.records[(user_id, order_id)] = moved
+            return moved
+
+
+class FakeDeliveryScheduler:
+    """The delivery state machine in memory: one execution per order (named after it, as
+    StepFunctionsDeliveryScheduler starts them), run when the test says the delay is over."""
+
+    def __init__(self, store: FakeOrdersStore) -> None:
+        self.store = store
+        self.calls: list[tuple[str, str, str]] = []
+        self.executions: dict[str, tuple[str, str]] = {}  # order id -> (user id, correlation id)
+        self.fail_next = 0
+
+    def schedule(self, user_id: str, order_id: str, correlation_id: str) -> None:
+        self.calls.append((user_id, order_id, correlation_id))
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ThrottledError("Step Functions StartExecution throttled")
+        self.executions.setdefault(order_id, (user_id, correlation_id))  # ExecutionAlreadyExists: ignored
+
+    def run_all(self, now: str = "2026-01-01T00:01:00.000Z") -> None:
+        """Each execution after its wait: `delivered` only if the order is still `confirmed`."""
+        for order_id, (user_id, correlation_id) in self.executions.items():
+            # A failed condition (cancelled meanwhile) ends the execution quietly: the order is left as it is.
+            with contextlib.suppress(OrderRejectedError):
+                self.store.move(user_id, order_id, OrderStatus.DELIVERED, now=now, correlation_id=correlation_id)
