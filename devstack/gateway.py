@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -169,6 +169,95 @@ def _title(name: str) -> str:
     return "-".join(p[:1].upper() + p[1:] for p in name.split("-"))
 
 
+class RequestRefusedError(Exception):
+    """API Gateway answers the request itself, with the gateway response of type ``kind``."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class _Matched:
+    """A request matched to its route: the path parameters and the path's parts after the stage (as sent)."""
+
+    route: ApiRoute
+    method: str
+    params: dict[str, str]
+    parts: list[str]
+
+    @property
+    def path(self) -> str:
+        return "/" + "/".join(unquote(p) for p in self.parts)
+
+
+async def read_body(request: Request) -> bytes:
+    """The request's body; past API Gateway's payload limit (declared or streamed) the gateway refuses it."""
+    clen = request.headers.get("content-length")
+    if clen and clen.isdigit() and int(clen) > MAX_BODY:
+        raise RequestRefusedError("REQUEST_TOO_LARGE")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise RequestRefusedError("REQUEST_TOO_LARGE")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _multi(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Name/value pairs as the proxy event gives them twice: the last value per name, and every value."""
+    last: dict[str, str] = {}
+    every: dict[str, list[str]] = {}
+    for name, value in pairs:
+        last[name] = value
+        every.setdefault(name, []).append(value)
+    return last, every
+
+
+class _MalformedProxyResponseError(Exception):
+    """The function's answer is not a Lambda proxy response API Gateway can read (the client gets a 502)."""
+
+
+def _proxy_status(result: dict[str, Any]) -> int:
+    try:
+        status = int(result.get("statusCode", 200))
+    except (TypeError, ValueError):
+        raise _MalformedProxyResponseError from None
+    if not 100 <= status <= 599:
+        raise _MalformedProxyResponseError
+    return status
+
+
+def _proxy_body(result: dict[str, Any]) -> bytes:
+    body = result.get("body")
+    if body is not None and not isinstance(body, str):
+        raise _MalformedProxyResponseError
+    try:
+        return base64.b64decode(body) if body and result.get("isBase64Encoded") else (body or "").encode()
+    except ValueError:
+        raise _MalformedProxyResponseError from None
+
+
+def _proxy_headers(result: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """multiValueHeaders, then the headers they do not name, lower-cased as API Gateway sends them."""
+    mvh = result.get("multiValueHeaders") or {}
+    hdrs = result.get("headers") or {}
+    if not isinstance(mvh, dict) or not isinstance(hdrs, dict):
+        raise _MalformedProxyResponseError
+    raw: list[tuple[bytes, bytes]] = []
+    seen: set[str] = set()
+    for k, vals in mvh.items():
+        for v in vals if isinstance(vals, list) else [vals]:
+            raw.append((str(k).lower().encode("latin-1"), str(v).encode("latin-1")))
+        seen.add(str(k).lower())
+    for k, v in hdrs.items():
+        if str(k).lower() not in seen:
+            raw.append((str(k).lower().encode("latin-1"), str(v).encode("latin-1")))
+    return raw
+
+
 class Gateway:
     """ASGI app. ``invoke(logical_id, event) -> InvokeResult``; ``record(fn, trigger, ms, outcome, corr)``."""
 
@@ -241,76 +330,74 @@ class Gateway:
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    async def handle(self, request: Request) -> Response:  # noqa: PLR0911, PLR0912, PLR0915
+    async def handle(self, request: Request) -> Response:
+        """One request as API Gateway runs it: route, body, authorizer, proxy event, the function, its answer."""
         started = time.monotonic()
         request_id = str(uuid.uuid4())
         method = request.method.upper()
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         raw = raw_path.decode("latin-1").split("?", 1)[0]
-        parts = _split(raw)
-        label = f"http {method} {unquote(raw)}"
+        try:
+            matched = self._match_route(method, raw)
+            body = await read_body(request)
+            authorizer = await self._authorize_request(request, matched)
+        except RequestRefusedError as refused:
+            label = f"http {method} {unquote(raw)}"
+            return self._log_gw(label, started, self.gateway_response(refused.kind, request_id))
+        event = self._proxy_event(request, request_id, matched, body, authorizer)
+        res: InvokeResult = await self._run(self.invoke, matched.route.function, event)
+        return self._map_result(matched.route.function, f"http {method} {matched.path}", res, request_id)
+
+    def _match_route(self, method: str, raw_path: str) -> _Matched:
+        """The most specific route of the stage for the method and path (unknown ones: API Gateway's 403)."""
+        parts = _split(raw_path)
         if not parts or unquote(parts[0]) != self.stage:
-            return self._log_gw(label, started, self.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id))
-        res_parts = parts[1:]
-        match: tuple[CompiledRoute, dict[str, str]] | None = None
+            raise RequestRefusedError("MISSING_AUTHENTICATION_TOKEN")
         for c in self.routes:
             if c.route.method not in (method, "ANY"):
                 continue
-            params = c.match(res_parts)
+            params = c.match(parts[1:])
             if params is not None:
-                match = (c, params)
-                break
-        if match is None:
-            return self._log_gw(label, started, self.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id))
-        compiled, path_params = match
-        route = compiled.route
+                return _Matched(c.route, method, params, parts[1:])
+        raise RequestRefusedError("MISSING_AUTHENTICATION_TOKEN")
 
-        clen = request.headers.get("content-length")
-        if clen and clen.isdigit() and int(clen) > MAX_BODY:
-            return self._log_gw(label, started, self.gateway_response("REQUEST_TOO_LARGE", request_id))
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY:
-                return self._log_gw(label, started, self.gateway_response("REQUEST_TOO_LARGE", request_id))
-            chunks.append(chunk)
-        body_bytes = b"".join(chunks)
+    async def _authorize_request(self, request: Request, matched: _Matched) -> dict[str, Any] | None:
+        """The route's TOKEN authorizer: the event's requestContext.authorizer (None for a route without one)."""
+        route = matched.route
+        if route.auth == "NONE":
+            return None
+        auth = self.api.authorizers[route.auth]
+        token = self.translate_authorization(request.headers.get(auth.identity_header, ""))
+        if not token.strip():
+            raise RequestRefusedError("UNAUTHORIZED")
+        method_arn = (
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{REST_API_ID}/{self.stage}/{matched.method}"
+            f"{'/'.join([''] + [unquote(p) for p in matched.parts])}"
+        )
+        # A cached policy is answered on the event loop: a thread hop costs more than the lookup.
+        cached = self._cached_policy(auth.function, token, auth.ttl)
+        if cached is not None:
+            outcome = self._apply_policy(cached, method_arn)
+        else:
+            outcome = await self._run(self.authorize, auth.function, token, method_arn, auth.ttl)
+        if isinstance(outcome, str):
+            raise RequestRefusedError(outcome)
+        return outcome
 
-        resource_path = "/" + "/".join(unquote(p) for p in res_parts)
-        authorizer_ctx: dict[str, Any] | None = None
-        if route.auth != "NONE":
-            auth = self.api.authorizers[route.auth]
-            token = self.translate_authorization(request.headers.get(auth.identity_header, ""))
-            if not token.strip():
-                return self._log_gw(label, started, self.gateway_response("UNAUTHORIZED", request_id))
-            method_arn = (
-                f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{REST_API_ID}/{self.stage}/{method}"
-                f"{'/'.join([''] + [unquote(p) for p in res_parts])}"
-            )
-            # A cached policy is answered on the event loop: a thread hop costs more than the lookup.
-            cached = self._cached_policy(auth.function, token, auth.ttl)
-            if cached is not None:
-                outcome = self._apply_policy(cached, method_arn)
-            else:
-                outcome = await self._run(self.authorize, auth.function, token, method_arn, auth.ttl)
-            if isinstance(outcome, str):
-                return self._log_gw(label, started, self.gateway_response(outcome, request_id))
-            authorizer_ctx = outcome
-
-        headers: dict[str, str] = {}
-        multi_headers: dict[str, list[str]] = {}
-        for raw_k, raw_v in request.headers.raw:
-            name = _title(raw_k.decode("latin-1"))
-            val = raw_v.decode("latin-1")
-            headers[name] = val
-            multi_headers.setdefault(name, []).append(val)
-        query = parse_qsl(request.url.query, keep_blank_values=True)
-        qs: dict[str, str] = {}
-        mqs: dict[str, list[str]] = {}
-        for k, v in query:
-            qs[k] = v
-            mqs.setdefault(k, []).append(v)
+    def _proxy_event(
+        self,
+        request: Request,
+        request_id: str,
+        matched: _Matched,
+        body_bytes: bytes,
+        authorizer: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The REST API's Lambda proxy event (payload format 1.0) for the matched request."""
+        route, method = matched.route, matched.method
+        headers, multi_headers = _multi(
+            (_title(k.decode("latin-1")), v.decode("latin-1")) for k, v in request.headers.raw
+        )
+        qs, mqs = _multi(parse_qsl(request.url.query, keep_blank_values=True))
         try:
             body: str | None = body_bytes.decode("utf-8") if body_bytes else None
             is_b64 = False
@@ -319,15 +406,15 @@ class Gateway:
             is_b64 = True
         now = time.time()
         client = request.client
-        event = {
+        return {
             "resource": route.path,
-            "path": resource_path,
+            "path": matched.path,
             "httpMethod": method,
             "headers": headers or None,
             "multiValueHeaders": multi_headers or None,
             "queryStringParameters": qs or None,
             "multiValueQueryStringParameters": mqs or None,
-            "pathParameters": path_params or None,
+            "pathParameters": matched.params or None,
             "stageVariables": None,
             "requestContext": {
                 "accountId": ACCOUNT_ID,
@@ -337,7 +424,7 @@ class Gateway:
                 "httpMethod": method,
                 "extendedRequestId": request_id,
                 "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-                "path": f"/{self.stage}{resource_path}",
+                "path": f"/{self.stage}{matched.path}",
                 "protocol": "HTTP/1.1",
                 "stage": self.stage,
                 "domainPrefix": "localhost",
@@ -353,61 +440,38 @@ class Gateway:
                     "user": None,
                     "userArn": None,
                 },
-                **({"authorizer": authorizer_ctx} if authorizer_ctx is not None else {}),
+                **({"authorizer": authorizer} if authorizer is not None else {}),
             },
             "body": body,
             "isBase64Encoded": is_b64,
         }
-        res: InvokeResult = await self._run(self.invoke, route.function, event)
-        trigger = f"http {method} {resource_path}"
+
+    def _map_result(self, function: str, trigger: str, res: InvokeResult, request_id: str) -> Response:
+        """The function's answer as the client gets it: a failed or malformed invocation is the DEFAULT_5XX."""
         if not res.ok:
             resp = self.gateway_response("DEFAULT_5XX", request_id)
-            self.record(route.function, trigger, res.duration_ms, f"{resp.status_code} error {res.error_message}", "")
+            self.record(function, trigger, res.duration_ms, f"{resp.status_code} error {res.error_message}", "")
             return resp
         built = self._build_response(res.result, request_id)
         if built is None:
             resp = self.gateway_response("DEFAULT_5XX", request_id)
-            self.record(
-                route.function, trigger, res.duration_ms, f"{resp.status_code} malformed Lambda proxy response", ""
-            )
+            self.record(function, trigger, res.duration_ms, f"{resp.status_code} malformed Lambda proxy response", "")
             return resp
         corr = next((v.decode() for k, v in built.raw_headers if k.lower() == b"x-correlation-id"), "")
-        self.record(route.function, trigger, res.duration_ms, str(built.status_code), corr)
+        self.record(function, trigger, res.duration_ms, str(built.status_code), corr)
         return built
 
     def _log_gw(self, label: str, started: float, resp: Response) -> Response:
         self.record("-", label, (time.monotonic() - started) * 1000, f"{resp.status_code} (gateway)", "")
         return resp
 
-    def _build_response(self, result: Any, request_id: str) -> Response | None:  # noqa: PLR0911
+    def _build_response(self, result: Any, request_id: str) -> Response | None:
         if not isinstance(result, dict):
             return None
         try:
-            status = int(result.get("statusCode", 200))
-        except (TypeError, ValueError):
+            status, content, raw = _proxy_status(result), _proxy_body(result), _proxy_headers(result)
+        except _MalformedProxyResponseError:
             return None
-        if not 100 <= status <= 599:
-            return None
-        body = result.get("body")
-        if body is not None and not isinstance(body, str):
-            return None
-        try:
-            content = base64.b64decode(body) if body and result.get("isBase64Encoded") else (body or "").encode()
-        except ValueError:
-            return None
-        raw: list[tuple[bytes, bytes]] = []
-        seen: set[str] = set()
-        mvh = result.get("multiValueHeaders") or {}
-        hdrs = result.get("headers") or {}
-        if not isinstance(mvh, dict) or not isinstance(hdrs, dict):
-            return None
-        for k, vals in mvh.items():
-            for v in vals if isinstance(vals, list) else [vals]:
-                raw.append((str(k).lower().encode("latin-1"), str(v).encode("latin-1")))
-            seen.add(str(k).lower())
-        for k, v in hdrs.items():
-            if str(k).lower() not in seen:
-                raw.append((str(k).lower().encode("latin-1"), str(v).encode("latin-1")))
         names = {k for k, _ in raw}
         if b"content-type" not in names:
             raw.append((b"content-type", b"application/json"))
