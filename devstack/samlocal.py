@@ -37,7 +37,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import httpx
 import requests
@@ -46,8 +46,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from devstack.aws import free_port
-from devstack.gateway import MAX_BODY, CompiledRoute, Gateway, compress_response
-from devstack.template import ACCOUNT_ID, REGION, REST_API_ID, ApiModel, StackModel
+from devstack.gateway import CompiledRoute, Gateway, RequestRefusedError, compress_response, read_body
+from devstack.template import ACCOUNT_ID, REGION, REST_API_ID, ApiModel, ApiRoute, StackModel
 from devstack.workers import InvokeResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -435,6 +435,27 @@ def _container_env(container_id: str) -> list[str]:
     return []
 
 
+class _Admitted(NamedTuple):
+    """A request API Gateway lets through: its route, the headers for SAM local, the token sent, the body."""
+
+    route: ApiRoute
+    headers: list[tuple[str, str]]
+    token: str
+    body: bytes
+
+
+def _relay(upstream: httpx.Response, raw_body: bytes, request_id: str) -> Response:
+    """SAM local's answer of the function, as API Gateway passes it on (hop-by-hop headers dropped)."""
+    out = Response(content=raw_body, status_code=upstream.status_code)
+    out.raw_headers = [h for h in out.raw_headers if h[0] == b"content-length"] + [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in upstream.headers.multi_items()
+        if k.lower() not in _HOP_BY_HOP
+    ]
+    out.raw_headers.append((b"x-amzn-requestid", request_id.encode()))
+    return out
+
+
 class SamApiFront:
     """ASGI front of ``sam local start-api``: the contract's base URL and answers, on ``PORT``."""
 
@@ -478,39 +499,24 @@ class SamApiFront:
                 return c
         return None
 
-    async def handle(self, request: Request) -> Response:  # noqa: PLR0911
+    async def handle(self, request: Request) -> Response:
+        """Admit the request as API Gateway would, forward it to SAM local, and relay or map its answer."""
         started = time.monotonic()
         request_id = str(uuid.uuid4())
         method = request.method.upper()
         raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
         parts = [p for p in raw.split("/") if p]
         label = f"http {method} {raw}"
-
-        def refuse(kind: str) -> Response:
-            resp = self.gateway.gateway_response(kind, request_id)
+        try:
+            admitted = await self._admit(request, method, parts, request_id)
+        except RequestRefusedError as refused:
+            resp = self.gateway.gateway_response(refused.kind, request_id)
             self.record("-", label, (time.monotonic() - started) * 1000, f"{resp.status_code} (gateway)", "")
             return resp
-
-        if not parts or parts[0] != self.stage:
-            return refuse("MISSING_AUTHENTICATION_TOKEN")
-        compiled = self._route(method, parts[1:])
-        if compiled is None:
-            return refuse("MISSING_AUTHENTICATION_TOKEN")
-        clen = request.headers.get("content-length")
-        if clen and clen.isdigit() and int(clen) > MAX_BODY:
-            return refuse("REQUEST_TOO_LARGE")
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                return refuse("REQUEST_TOO_LARGE")
-        route = compiled.route
-        headers, token = self._upstream_headers(request, route.auth, request_id)
-        if route.auth != "NONE" and not token.strip():
-            return refuse("UNAUTHORIZED")
+        route = admitted.route
         path = "/" + "/".join(parts[1:])
         try:
-            upstream, raw_body = await self._forward(method, path, request.url.query, headers, body)
+            upstream, raw_body = await self._forward(method, path, request.url.query, admitted.headers, admitted.body)
         except httpx.HTTPError as exc:
             resp = self.gateway.gateway_response("DEFAULT_5XX", request_id)
             self.record(route.function, label, (time.monotonic() - started) * 1000, f"502 sam local: {exc}", "")
@@ -520,7 +526,7 @@ class SamApiFront:
             # SAM local answers 502 both when the function fails and when the authorizer refuses the token
             # (it raises "Unauthorized", which SAM cannot read as a policy). Ask the authorizer, in the same
             # Lambda runtime through start-lambda, which one it was: API Gateway answers a refusal with 401.
-            kind = await self._authorizer_verdict(route.auth, token, method, parts[1:])
+            kind = await self._authorizer_verdict(route.auth, admitted.token, method, parts[1:])
         elif kind == "SAM_FAILURE":
             kind = "DEFAULT_5XX"
         elapsed = (time.monotonic() - started) * 1000
@@ -528,16 +534,24 @@ class SamApiFront:
             resp = self.gateway.gateway_response(kind, request_id)
             self.record(route.function, label, elapsed, f"{resp.status_code} (gateway: {kind})", "")
             return resp
-        out = Response(content=raw_body, status_code=upstream.status_code)
-        out.raw_headers = [h for h in out.raw_headers if h[0] == b"content-length"] + [
-            (k.lower().encode("latin-1"), v.encode("latin-1"))
-            for k, v in upstream.headers.multi_items()
-            if k.lower() not in _HOP_BY_HOP
-        ]
-        out.raw_headers.append((b"x-amzn-requestid", request_id.encode()))
+        out = _relay(upstream, raw_body, request_id)
         corr = upstream.headers.get("x-correlation-id", "")
         self.record(route.function, label, elapsed, str(upstream.status_code), corr)
         return out
+
+    async def _admit(self, request: Request, method: str, parts: list[str], request_id: str) -> _Admitted:
+        """What API Gateway checks before the integration runs: stage and route, body size, a token sent."""
+        if not parts or parts[0] != self.stage:
+            raise RequestRefusedError("MISSING_AUTHENTICATION_TOKEN")
+        compiled = self._route(method, parts[1:])
+        if compiled is None:
+            raise RequestRefusedError("MISSING_AUTHENTICATION_TOKEN")
+        body = await read_body(request)
+        route = compiled.route
+        headers, token = self._upstream_headers(request, route.auth, request_id)
+        if route.auth != "NONE" and not token.strip():
+            raise RequestRefusedError("UNAUTHORIZED")
+        return _Admitted(route, headers, token, body)
 
     async def _forward(
         self, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes
