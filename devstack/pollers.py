@@ -126,11 +126,12 @@ def _stopped_after_error(poller: SqsPoller | StreamPoller, exc: Exception) -> bo
 
 
 class SqsPoller(threading.Thread):
-    def __init__(  # noqa: PLR0917
+    def __init__(
         self,
         fn: FunctionModel,
         source: SqsEventSource,
         queue: QueueModel,
+        *,
         endpoint: str,
         invoke: Invoke,
         record: Record,
@@ -199,11 +200,12 @@ class _Shard:
 
 
 class StreamPoller(threading.Thread):
-    def __init__(  # noqa: PLR0917
+    def __init__(
         self,
         fn: FunctionModel,
         source: StreamEventSource,
         table: TableModel,
+        *,
         endpoint: str,
         invoke: Invoke,
         record: Record,

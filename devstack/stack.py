@@ -28,7 +28,7 @@ from devstack.aws import (
 from devstack.chaos import Chaos
 from devstack.gateway import Gateway
 from devstack.pollers import SqsPoller, StreamPoller
-from devstack.template import StackModel, load_stack_model
+from devstack.template import ApiModel, StackModel, load_stack_model
 from devstack.tokens import jwt_secret, mint_token, translate_legacy_authorization
 from devstack.workers import FunctionLogs, FunctionPool, InvokeResult, worker_env
 
@@ -134,104 +134,118 @@ class LocalStack:
             raise
         return self
 
-    def _start(self) -> None:  # noqa: PLR0912, PLR0915
+    def _start(self) -> None:
         from devstack.template import load_template
 
         t0 = time.monotonic()
         params = load_template(self.template_path).get("Parameters") or {}
-        overrides = self._effective_overrides(params)
-        self.moto = MotoServer(self.aws_port, also_listen=[self.docker.bridge] if self.docker else [])
-        self.moto.start()
-        endpoint = self.moto.url
+        moto = self._start_aws(self._effective_overrides(params))
+        self._start_functions(moto)
+        self._start_pollers(moto.url)
+        if self.model.api is not None:
+            self._start_front(self.model.api)
+        if self.docker is not None:
+            self.docker.warm(self.model, self.base_url, self.token("devstack-warmup"))
+        if self.watch and self.docker is None:
+            self._start_thread(self._watch, "watcher")
+        if self.endpoint_file:
+            self._write_endpoint_file()
+        self._report(time.monotonic() - t0)
+
+    def _start_aws(self, overrides: dict[str, str]) -> MotoServer:
+        """moto, the template's resources in it, and the model read again with their physical ids."""
+        self.moto = moto = MotoServer(self.aws_port, also_listen=[self.docker.bridge] if self.docker else [])
+        moto.start()
+        endpoint = moto.url
         first = load_stack_model(self.template_path, overrides, endpoint=endpoint)
         physical = create_resources(first, endpoint, self.jwt_secret)
         self.model = load_stack_model(self.template_path, overrides, endpoint=endpoint, physical_overrides=physical)
         create_state_machines(self.model, endpoint)
+        return moto
 
+    def _start_functions(self, moto: MotoServer) -> None:
+        """The functions' runtime: SAM CLI's containers, or one warm worker pool per function (started in parallel)."""
         self._logs = FunctionLogs(self.logs_dir)
         if self.docker is not None:
-            self.docker.start(self.model, self.moto.port)
-        for lid, fn in self.model.functions.items() if self.docker is None else ():
+            self.docker.start(self.model, moto.port)
+            return
+        for lid, fn in self.model.functions.items():
             extra: dict[str, str] = dict(self.function_env.get("*", {}))
             extra.update(self.function_env.get(lid, {}))
             self.pools[lid] = FunctionPool(
-                fn, worker_env(fn, endpoint, extra), self._logs, self.max_concurrency, notice=self._notice
+                fn, worker_env(fn, moto.url, extra), self._logs, self.max_concurrency, notice=self._notice
             )
         with ThreadPoolExecutor(max_workers=max(1, len(self.pools))) as ex:
             futures = [ex.submit(p.start) for p in self.pools.values()]
             for f in futures:
                 f.result()
 
+    def _start_pollers(self, endpoint: str) -> None:
+        """One poller per enabled stream and queue event source; returns once the stream pollers read their shards."""
+        deliver, record, stop = self._deliver, self._record, self._stop
         for fn in self.model.functions.values():
             for st in fn.stream_events:
                 if st.enabled:
-                    sp = StreamPoller(
-                        fn, st, self.model.tables[st.table], endpoint, self._deliver, self._record, self._stop
-                    )
+                    table = self.model.tables[st.table]
+                    sp = StreamPoller(fn, st, table, endpoint=endpoint, invoke=deliver, record=record, stop=stop)
                     self.stream_pollers.append(sp)
             for sq in fn.sqs_events:
                 if sq.enabled:
-                    qp = SqsPoller(
-                        fn, sq, self.model.queues[sq.queue], endpoint, self._deliver, self._record, self._stop
-                    )
+                    queue = self.model.queues[sq.queue]
+                    qp = SqsPoller(fn, sq, queue, endpoint=endpoint, invoke=deliver, record=record, stop=stop)
                     self.sqs_pollers.append(qp)
         for t in [*self.stream_pollers, *self.sqs_pollers]:
             t.start()
         for sp in self.stream_pollers:
             sp.ready.wait(10)
 
-        api = self.model.api
-        if api is not None:
-            secret = self.jwt_secret
-            self.gateway = Gateway(
-                api,
-                self.invoke,
-                self._record,
-                # The original system's fixed header becomes a real token for user demo: only here.
-                translate_authorization=lambda header: translate_legacy_authorization(header, secret),
-            )
-            app: Any = self.gateway
-            if self.docker is not None:
-                app = self.docker.front(api, self.gateway, self._record, self.gateway.translate_authorization)
-            # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted connections when the
-            # listening socket says it is TCP; without it every small response waits ~40 ms for
-            # the client's delayed ACK.
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("127.0.0.1", self.port))
-            self.port = sock.getsockname()[1]
-            config = uvicorn.Config(
-                app,
-                host="127.0.0.1",
-                port=self.port,
-                log_level="warning",
-                lifespan="off",
-                access_log=False,
-                timeout_graceful_shutdown=2,
-                # Longer than clients keep idle connections (uvicorn's 5 s default races a reused
-                # keep-alive connection under load: one soak create saw a reset and had to retry).
-                timeout_keep_alive=75,
-            )
-            self._server = uvicorn.Server(config)
-            server = self._server
-            th = threading.Thread(target=lambda: server.run(sockets=[sock]), daemon=True, name="gateway")
-            th.start()
-            self._threads.append(th)
-            deadline = time.monotonic() + 10
-            while not server.started and th.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if not server.started:
-                raise RuntimeError("HTTP front failed to start")
-
+    def _start_front(self, api: ApiModel) -> None:
+        """The HTTP front: the gateway (behind SAM local's front under docker), served on ``self.port``."""
+        secret = self.jwt_secret
+        self.gateway = Gateway(
+            api,
+            self.invoke,
+            self._record,
+            # The original system's fixed header becomes a real token for user demo: only here.
+            translate_authorization=lambda header: translate_legacy_authorization(header, secret),
+        )
+        app: Any = self.gateway
         if self.docker is not None:
-            self.docker.warm(self.model, self.base_url, self.token("devstack-warmup"))
-        if self.watch and self.docker is None:
-            th = threading.Thread(target=self._watch, daemon=True, name="watcher")
-            th.start()
-            self._threads.append(th)
-        if self.endpoint_file:
-            self._write_endpoint_file()
-        self._report(time.monotonic() - t0)
+            app = self.docker.front(api, self.gateway, self._record, self.gateway.translate_authorization)
+        # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted connections when the
+        # listening socket says it is TCP; without it every small response waits ~40 ms for
+        # the client's delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+            # Longer than clients keep idle connections (uvicorn's 5 s default races a reused
+            # keep-alive connection under load: one soak create saw a reset and had to retry).
+            timeout_keep_alive=75,
+        )
+        self._server = uvicorn.Server(config)
+        server = self._server
+        th = self._start_thread(lambda: server.run(sockets=[sock]), "gateway")
+        deadline = time.monotonic() + 10
+        while not server.started and th.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not server.started:
+            raise RuntimeError("HTTP front failed to start")
+
+    def _start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """A daemon thread of the stack, joined by :meth:`stop`."""
+        th = threading.Thread(target=target, daemon=True, name=name)
+        th.start()
+        self._threads.append(th)
+        return th
 
     def stop(self) -> None:
         self._stop.set()

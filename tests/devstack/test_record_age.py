@@ -43,10 +43,10 @@ def test_records_older_than_the_maximum_age_are_dropped_to_the_destination(tmp_p
         fn,
         source,
         table,
-        "http://127.0.0.1:9",
-        lambda lid, event: invoked.append(event),  # type: ignore[arg-type,return-value]
-        lambda f, t, ms, outcome, corr: notes.append(outcome),
-        threading.Event(),
+        endpoint="http://127.0.0.1:9",
+        invoke=lambda lid, event: invoked.append(event),  # type: ignore[arg-type,return-value]
+        record=lambda f, t, ms, outcome, corr: notes.append(outcome),
+        stop=threading.Event(),
     )
     shard = _Shard("shard-1", None, pending=[_record(3600, "1"), _record(90, "2"), _record(5, "3")])
     poller._expire(shard)
