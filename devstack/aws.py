@@ -85,10 +85,11 @@ class FaultInjector:
         self._lock = threading.Lock()
         self.chaos: Chaos | None = None  # rate-based faults (devstack.chaos), after the chosen ones
 
-    def inject(  # noqa: PLR0917
+    def inject(
         self,
         service: str,
         operation: str | None = None,
+        *,
         status: int = 500,
         code: str = "InternalError",
         message: str = "Injected fault",
@@ -310,14 +311,20 @@ def make_client(service: str, endpoint: str, internal: bool = False) -> Any:
     )
 
 
-def create_resources(  # noqa: PLR0912
-    model: StackModel, endpoint: str, jwt_secret: str, delivery_delay: str | None = None
-) -> dict[str, str]:
+def create_resources(model: StackModel, endpoint: str, jwt_secret: str) -> dict[str, str]:
     """Create the template's tables, queues, topics, subscriptions, secrets and state machines in moto.
 
     Returns physical overrides (``"Logical"``/``"Logical.Attr"`` -> real id) for the model's second pass.
     The state machine is created by :func:`create_state_machines` once the model is final.
     """
+    overrides = {**_create_tables(model, endpoint), **_create_queues(model, endpoint)}
+    _create_topics(model, endpoint)
+    overrides.update(_create_secrets(model, endpoint, jwt_secret))
+    return overrides
+
+
+def _create_tables(model: StackModel, endpoint: str) -> dict[str, str]:
+    """The tables (indexes, stream, TTL); returns each stream's ARN as ``"Logical.StreamArn"``."""
     overrides: dict[str, str] = {}
     ddb = make_client("dynamodb", endpoint, internal=True)
     for t in model.tables.values():
@@ -342,6 +349,12 @@ def create_resources(  # noqa: PLR0912
             ddb.update_time_to_live(
                 TableName=t.name, TimeToLiveSpecification={"Enabled": True, "AttributeName": t.ttl_attribute}
             )
+    return overrides
+
+
+def _create_queues(model: StackModel, endpoint: str) -> dict[str, str]:
+    """The queues with their redrive policies; returns each queue's URL under its logical id."""
+    overrides: dict[str, str] = {}
     sqs = make_client("sqs", endpoint, internal=True)
     # Dead-letter queues first, so redrive policies can point at them.
     ordered = sorted(model.queues.values(), key=lambda q: q.redrive is not None)
@@ -353,6 +366,11 @@ def create_resources(  # noqa: PLR0912
             )
         url = sqs.create_queue(QueueName=q.name, Attributes=attrs)["QueueUrl"]
         overrides[q.logical_id] = url
+    return overrides
+
+
+def _create_topics(model: StackModel, endpoint: str) -> None:
+    """The topics and their subscriptions (filter policy, raw delivery, redrive)."""
     sns = make_client("sns", endpoint, internal=True)
     for tp in model.topics.values():
         sns.create_topic(Name=tp.name, Attributes=tp.attributes)
@@ -369,6 +387,11 @@ def create_resources(  # noqa: PLR0912
         sns.subscribe(
             TopicArn=s.topic_arn, Protocol=s.protocol, Endpoint=s.endpoint, Attributes=attrs, ReturnSubscriptionArn=True
         )
+
+
+def _create_secrets(model: StackModel, endpoint: str, jwt_secret: str) -> dict[str, str]:
+    """The secrets; returns each secret's ARN under its logical id."""
+    overrides: dict[str, str] = {}
     sm = make_client("secretsmanager", endpoint, internal=True)
     # The token signing key is the one `make token` signs with; any other generated secret is fresh per
     # stack, as CloudFormation makes it (never the signing key's value).
