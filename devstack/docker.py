@@ -212,77 +212,91 @@ def build_offline(tag: str, echo: Echo = _stderr) -> None:
         apt_install(["debootstrap"], echo)
     with tempfile.TemporaryDirectory(prefix="lambda-base-", dir="/var/tmp") as tmp:
         root = Path(tmp) / "root"
-        echo("[docker] building the Lambda base image offline: debootstrap bookworm (about a minute)")
-        res = _run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                "--include=python3.11,ca-certificates",
-                "bookworm",
-                str(root),
-                DEBIAN_MIRROR,
-            ],
-            timeout=1800,
-        )
-        if res.returncode != 0:
-            raise DockerUnavailableError(f"debootstrap failed: {(res.stderr or res.stdout).strip()[-300:]}")
-        runtime = root / "var" / "runtime"
-        runtime.mkdir(parents=True, exist_ok=True)
-        echo(f"[docker] pip install --target /var/runtime {' '.join(runtime_requirements())}")
-        # The host's python3.11 and the image's are the same minor version on the same architecture,
-        # so the wheels it picks (awslambdaric has a C extension) fit the image.
-        res = _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-compile",
-                "--target",
-                str(runtime),
-                "--only-binary=:all:",
-                "--python-version",
-                "3.11",
-                "--platform",
-                f"manylinux2014_{'aarch64' if docker_arch() == 'arm64' else 'x86_64'}",
-                *runtime_requirements(),
-            ],
-            timeout=900,
-        )
-        if res.returncode != 0:
-            raise DockerUnavailableError(f"pip install into the image failed: {res.stderr.strip()[-300:]}")
-        bootstrap = runtime / "bootstrap"
-        bootstrap.write_text(BOOTSTRAP)
-        bootstrap.chmod(0o755)
+        _debootstrap(root, echo)
+        _install_runtime(root, echo)
         for d in ("var/task", "opt"):
             (root / d).mkdir(parents=True, exist_ok=True)
         # Trim what a function never needs (apt lists, docs) to keep the image small.
         for d in ("var/lib/apt/lists", "var/cache/apt/archives", "usr/share/doc", "usr/share/man"):
             shutil.rmtree(root / d, ignore_errors=True)
-        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        imp = _run(
-            [
-                "docker",
-                "import",
-                "--change",
-                "WORKDIR /var/task",
-                "--change",
-                "ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime LANG=C.UTF-8 TZ=:UTC",
-                "--change",
-                'ENTRYPOINT ["/var/runtime/bootstrap"]',
-                "-",
-                tag,
-            ],
-            timeout=900,
-            stdin=tar.stdout,
-        )
-        assert tar.stdout is not None
-        tar.stdout.close()
-        tar.wait()
-        if imp.returncode != 0 or tar.returncode != 0:
-            raise DockerUnavailableError(f"docker import failed: {imp.stderr.strip()[-300:]}")
+        _import_image(root, tag)
+
+
+def _debootstrap(root: Path, echo: Echo) -> None:
+    echo("[docker] building the Lambda base image offline: debootstrap bookworm (about a minute)")
+    res = _run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            "--include=python3.11,ca-certificates",
+            "bookworm",
+            str(root),
+            DEBIAN_MIRROR,
+        ],
+        timeout=1800,
+    )
+    if res.returncode != 0:
+        raise DockerUnavailableError(f"debootstrap failed: {(res.stderr or res.stdout).strip()[-300:]}")
+
+
+def _install_runtime(root: Path, echo: Echo) -> None:
+    """The runtime interface client and the pinned packages in /var/runtime, with its bootstrap."""
+    runtime = root / "var" / "runtime"
+    runtime.mkdir(parents=True, exist_ok=True)
+    echo(f"[docker] pip install --target /var/runtime {' '.join(runtime_requirements())}")
+    # The host's python3.11 and the image's are the same minor version on the same architecture,
+    # so the wheels it picks (awslambdaric has a C extension) fit the image.
+    res = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--target",
+            str(runtime),
+            "--only-binary=:all:",
+            "--python-version",
+            "3.11",
+            "--platform",
+            f"manylinux2014_{'aarch64' if docker_arch() == 'arm64' else 'x86_64'}",
+            *runtime_requirements(),
+        ],
+        timeout=900,
+    )
+    if res.returncode != 0:
+        raise DockerUnavailableError(f"pip install into the image failed: {res.stderr.strip()[-300:]}")
+    bootstrap = runtime / "bootstrap"
+    bootstrap.write_text(BOOTSTRAP)
+    bootstrap.chmod(0o755)
+
+
+def _import_image(root: Path, tag: str) -> None:
+    """The tree as image ``tag``, set up as the Lambda base image is (task root, runtime entry point)."""
+    tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+    imp = _run(
+        [
+            "docker",
+            "import",
+            "--change",
+            "WORKDIR /var/task",
+            "--change",
+            "ENV LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime LANG=C.UTF-8 TZ=:UTC",
+            "--change",
+            'ENTRYPOINT ["/var/runtime/bootstrap"]',
+            "-",
+            tag,
+        ],
+        timeout=900,
+        stdin=tar.stdout,
+    )
+    assert tar.stdout is not None
+    tar.stdout.close()
+    tar.wait()
+    if imp.returncode != 0 or tar.returncode != 0:
+        raise DockerUnavailableError(f"docker import failed: {imp.stderr.strip()[-300:]}")
 
 
 def prepare(echo: Echo = _stderr) -> tuple[str, str]:
