@@ -29,7 +29,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
 def _descendants(pid: int) -> set[int]:
+    """The run's processes. A Docker engine the first run started (its own session, a child of the run
+    until the run ends) is the machine's service, meant to outlive the run: it and its children are left out."""
     found: set[int] = set()
     todo = [pid]
     while todo:
@@ -38,7 +47,7 @@ def _descendants(pid: int) -> set[int]:
             children = task / "children"
             if children.exists():
                 for child in map(int, children.read_text().split()):
-                    if child not in found:
+                    if child not in found and _comm(child) != "dockerd":
                         found.add(child)
                         todo.append(child)
     return found
