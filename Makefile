@@ -3,8 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-SAM_VENV := .venv-sam
-SAM := $(SAM_VENV)/bin/sam
+SAM := $(VENV)/bin/sam
 # asl-validator (npm, pinned in tools/asl/package-lock.json) checks statemachine/*.asl.json: tests/unit/test_delivery_asl.py
 ASL_TOOLS := tools/asl
 export SAM_CLI_TELEMETRY := 0
@@ -40,12 +39,6 @@ $(VENV)/.installed: requirements-dev.txt
 	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.txt >&2
 	@touch $@
 
-$(SAM_VENV)/.installed: requirements-sam.txt
-	@echo "installing .venv-sam (SAM CLI, requirements-sam.txt)..." >&2
-	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV) >&2
-	@$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-sam.txt >&2
-	@touch $@
-
 $(ASL_TOOLS)/node_modules/.installed: $(ASL_TOOLS)/package.json $(ASL_TOOLS)/package-lock.json
 	@echo "installing asl-validator (tools/asl/package-lock.json)..." >&2
 	@npm ci --prefix $(ASL_TOOLS) --no-audit --no-fund --silent >&2
@@ -60,12 +53,12 @@ run: venv
 
 # Every function in the Lambda runtime in Docker through SAM CLI (devstack/samlocal.py). Installs and
 # starts Docker when absent and root; builds the Lambda base image offline when it cannot be pulled.
-run-docker: venv $(SAM_VENV)/.installed
+run-docker: venv
 	@$(PY) -m devstack run --docker --port $(PORT)
 
 FN ?=
 EVENT ?=
-invoke: venv $(SAM_VENV)/.installed
+invoke: venv
 	@$(PY) -m devstack invoke --function $(FN) --event $(EVENT)
 
 token: venv
@@ -78,7 +71,7 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-template-check: venv $(SAM_VENV)/.installed asl-validator
+template-check: venv asl-validator
 	# cfn-lint with the Serverless Rules (the template goes first: --append-rules takes several values)
 	$(VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(SAM) validate --lint
@@ -86,15 +79,14 @@ template-check: venv $(SAM_VENV)/.installed asl-validator
 # Every function and the layer build through tools/lambda-build/Makefile (BuildMethod: makefile): wheels from
 # the hash-locked requirements.txt beside each CodeUri, bytecode shipped. LAMBDA_ARCHITECTURE=x86_64 builds
 # for an x86_64 runtime (default arm64, the template's).
-build: $(SAM_VENV)/.installed
+build: venv
 	PATH="$$(dirname $$(command -v $(PYTHON))):$$PATH" $(SAM) build --cached --parallel
 
 # Regenerate the locks (pinned versions with every file's hash) from the requirements.in files: one per
-# environment (.venv, .venv-sam, the layer, the functions with dependencies of their own).
+# environment (.venv, the layer, the functions with dependencies of their own).
 LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 --custom-compile-command "make lock"
 lock: venv
 	$(LOCK) --universal -o requirements-dev.txt requirements-dev.in
-	$(LOCK) --universal -o requirements-sam.txt requirements-sam.in
 	$(LOCK) --python-platform aarch64-manylinux_2_17 -o layers/common/requirements.txt layers/common/requirements.in
 	$(LOCK) --python-platform aarch64-manylinux_2_17 -o functions/authorizer/requirements.txt functions/authorizer/requirements.in
 	# only Swagger UI's files are served: its Jinja2 dependency is left out
@@ -119,7 +111,7 @@ integration: venv
 e2e: venv
 	$(PY) -m pytest tests/e2e
 
-test-docker: venv $(SAM_VENV)/.installed
+test-docker: venv
 	$(PY) -m pytest tests/docker
 
 openapi: venv
@@ -128,7 +120,7 @@ openapi: venv
 events: venv
 	$(PY) -m tools.event_catalogue --write
 
-bench: venv $(SAM_VENV)/.installed
+bench: venv
 	$(PY) -m bench
 
 soak: venv

@@ -20,7 +20,7 @@ BUILD_DIR = ROOT / ".aws-sam" / "build"
 HOST_DIR = ROOT / ".aws-sam" / "host"
 HOST_BUILD_DIR = HOST_DIR / "build"
 RUNTIME_DIR = HOST_DIR / "runtime"
-SAM = ROOT / ".venv-sam" / "bin" / "sam"
+SAM = ROOT / ".venv" / "bin" / "sam"
 SOURCES = ("template.yaml", "functions", "layers", "statemachine", "tools/lambda-build")
 
 
@@ -57,7 +57,7 @@ def ensure_build(template: Path, build_dir: Path = BUILD_DIR, architecture: str 
     if not build_is_stale(build_dir=build_dir):
         return "up to date"
     if not SAM.exists():
-        return "stale, but SAM CLI is not installed (.venv-sam): sizes are of the old build"
+        return "stale, but SAM CLI is not installed (`make venv`): sizes are of the old build"
     python = shutil.which("python3.11")
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
     if python:

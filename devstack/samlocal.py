@@ -72,16 +72,16 @@ Echo = Callable[[str], None]
 
 
 def sam_executable() -> str:
-    """The pinned SAM CLI of ``.venv-sam`` (``SAM`` overrides)."""
+    """The pinned SAM CLI of ``.venv`` (``SAM`` overrides)."""
     explicit = os.environ.get("SAM")
     if explicit:
         return explicit
-    pinned = ROOT / ".venv-sam" / "bin" / "sam"
+    pinned = ROOT / ".venv" / "bin" / "sam"
     if pinned.exists():
         return str(pinned)
     found = shutil.which("sam")
     if not found:
-        raise RuntimeError("SAM CLI not found: run `make run-docker` (it installs .venv-sam)")
+        raise RuntimeError("SAM CLI not found: run `make run-docker` (it installs SAM CLI in .venv)")
     return found
 
 

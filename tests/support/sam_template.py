@@ -2,8 +2,7 @@
 
 template.yaml is transformed offline with the SAM translator (aws-sam-translator, the library behind
 `sam validate` and the AWS::Serverless transform) and a stub managed-policy loader, so no AWS account is
-needed. The translator lives in the SAM CLI virtualenv (.venv-sam, `make template-check` installs it);
-when it is not importable here, the transform runs in that interpreter (SAM_PYTHON overrides the path).
+needed.
 
 Tests learn the template's facts (functions, environments, event sources, subscriptions, routes, the state
 machine's definition) here, not from the local stack's own reading of the template (devstack.template):
@@ -17,8 +16,6 @@ import functools
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,66 +36,38 @@ KNOWN_MANAGED_POLICIES = {
     "AWSLambdaDynamoDBExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
 }
 
-_TRANSFORM_SCRIPT = r"""
-import json, sys
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
 
-class StubManagedPolicyLoader:
-    def __init__(self, policies):
-        self.policies = policies
-    def load(self):
-        return self.policies
+class _StubManagedPolicyLoader:
+    """The managed policies SAM would look up in IAM, from KNOWN_MANAGED_POLICIES: no AWS account needed."""
 
-request = json.load(sys.stdin)
-with open(request["template"], encoding="utf-8") as fh:
-    template = yaml_parse(fh.read())
-# What `sam package` does: local code and definition paths become S3 locations.
-for lid, res in template.get("Resources", {}).items():
-    props = res.get("Properties") or {}
-    for key in ("CodeUri", "ContentUri", "DefinitionUri"):
-        if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
-            # The key keeps the local path, so tests can find a function's code (tests/support/iam_calls.py).
-            props[key] = "s3://" + request["bucket"] + "/" + props[key].strip("/")
-out = transform(template, request["parameters"], StubManagedPolicyLoader(request["managed_policies"]))
-json.dump(out, sys.stdout)
-"""
+    def load(self) -> dict[str, str]:
+        return KNOWN_MANAGED_POLICIES
 
 
-def _sam_python() -> str:
-    try:
-        import samtranslator  # noqa: F401
+def _packaged(template: dict[str, Any]) -> dict[str, Any]:
+    """What `sam package` does: local code and definition paths become S3 locations.
 
-        return sys.executable
-    except ImportError:
-        pass
-    candidate = Path(os.environ.get("SAM_PYTHON") or ROOT / ".venv-sam" / "bin" / "python")
-    if not candidate.exists():
-        pytest.fail("aws-sam-translator not found: install the SAM CLI venv (make template-check) or set SAM_PYTHON")
-    return str(candidate)
+    The key keeps the local path, so tests can find a function's code (tests/support/iam_calls.py)."""
+    for resource in template.get("Resources", {}).values():
+        props = resource.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
+                props[key] = f"s3://{ARTIFACT_BUCKET}/" + props[key].strip("/")
+    return template
 
 
 @functools.cache
 def _transform(template: Path, parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    request = {
-        "template": str(template),
-        "parameters": dict(parameters),
-        "managed_policies": KNOWN_MANAGED_POLICIES,
-        "bucket": ARTIFACT_BUCKET,
-    }
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0"}
-    proc = subprocess.run(  # noqa: S603 - fixed interpreter and script
-        [_sam_python(), "-c", _TRANSFORM_SCRIPT],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"SAM transform failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout)
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    parsed = yaml_parse(template.read_text(encoding="utf-8"))
+    try:
+        out: dict[str, Any] = transform(_packaged(parsed), dict(parameters), _StubManagedPolicyLoader())
+    except Exception as exc:
+        pytest.fail(f"SAM transform failed: {exc}")
+    return json.loads(json.dumps(out))  # plain JSON types, as CloudFormation receives them
 
 
 def transformed_template(**parameters: str) -> dict[str, Any]:

@@ -18,7 +18,6 @@ import pytest
 from bench.build import (
     BUILD_DIR,
     HOST_BUILD_DIR,
-    SAM,
     ensure_build,
     ensure_host_build,
     ensure_runtime_copy,
@@ -29,9 +28,6 @@ from tests.support.sam_template import sam_template, transformed_file
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
-pytestmark = pytest.mark.skipif(
-    not SAM.exists(), reason="SAM CLI (.venv-sam) is not installed: `make build` installs it"
-)
 
 
 def _artifact_tool() -> ModuleType:
