@@ -4,12 +4,14 @@ sample event in events/ is one of its events."""
 import copy
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import pytest
 from jsonschema import Draft202012Validator
 
-from platform_core.events import EVENT_MODELS, EventType, event_type_of
+from orders.domain import ORDER_AFTER_PAYMENT
+from platform_core.events import EVENT_MODELS, EventType, OrderCancelledData, PaymentProcessedData, event_type_of
+from platform_core.statuses import PAYMENT_RESULTS, OrderStatus, PaymentStatus
 from tests.support.catalogue import (
     MALFORMED_PAYMENT_CREATE,
     catalogue,
@@ -30,6 +32,19 @@ def test_committed_catalogues_match_the_models():
 def test_one_message_per_event_type_and_one_model_per_type():
     assert sorted(event_type_of(model) for model in EVENT_MODELS) == sorted(EventType)
     assert sorted(m["name"] for m in catalogue()["components"]["messages"].values()) == sorted(EventType)
+
+
+def test_event_statuses_are_the_services_enums():
+    """The statuses an event carries are members of the services' enums (platform_core.statuses), not a
+    parallel list of strings: a payment result is a PaymentStatus the orders consumer maps to an order status,
+    and the catalogue lists exactly their values."""
+    results = get_args(get_type_hints(PaymentProcessedData)["status"])
+    assert results and all(isinstance(result, PaymentStatus) for result in results)
+    assert set(results) == PAYMENT_RESULTS == set(ORDER_AFTER_PAYMENT)
+    assert get_type_hints(OrderCancelledData)["previousStatus"] == OrderStatus | None
+    schemas = catalogue()["components"]["schemas"]
+    assert schemas["PaymentProcessedData"]["properties"]["status"]["enum"] == [result.value for result in results]
+    assert schemas["OrderStatus"]["enum"] == [status.value for status in OrderStatus]
 
 
 def _refs(node: Any) -> Iterator[str]:

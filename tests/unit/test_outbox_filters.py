@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
 from boto3.dynamodb.types import TypeSerializer
+from pydantic import TypeAdapter
 
 from devstack.filters import FilterPatternError, admits, matches, parse_filter_criteria
 from orders.domain import TRANSITIONS as ORDER_TRANSITIONS
@@ -25,6 +26,8 @@ from orders.domain import OrderStatus
 from payments.domain import TRANSITIONS as PAYMENT_TRANSITIONS
 from payments.domain import PaymentStatus
 from platform_core.events import EVENT_MODELS, event_type_of
+from platform_core.jsonutil import to_plain
+from platform_core.statuses import PAYMENT_RESULTS
 from tests.support.sam_template import SamTemplate, sam_template
 from tools.event_catalogue import TOPICS
 
@@ -92,6 +95,9 @@ def test_filter_admits_exactly_the_records_that_become_events(sam, monkeypatch, 
         if event is not None:
             published.add((old, new))
             types.add(event[0])
+            # ... and what it publishes is an event its consumers accept (they validate against the same model).
+            (model,) = [m for m in EVENT_MODELS if event_type_of(m) == event[0]]
+            TypeAdapter(get_type_hints(model)["data"]).validate_python(to_plain(event[1]))
     assert published, "no status change publishes anything?"
     # ... and the event catalogue lists exactly the types this publisher sends.
     (sent,) = [names for _, publisher, names in TOPICS.values() if publisher == logical_id]
@@ -139,3 +145,11 @@ def test_the_payment_claim_is_covered_and_publishes_nothing():
     claim_moves = {c for c in changes if PaymentStatus.PROCESSING in c}
     assert {("pending", "processing"), ("processing", "paid"), ("processing", "declined")} <= claim_moves
     assert (None, "processing") in changes
+
+
+def test_the_payments_publisher_sends_exactly_the_payment_results(sam, monkeypatch):
+    """A payment that reaches a status of PaymentResult (the event model's field) is published, no other."""
+    event_of = _publisher(sam, "PaymentsPublisherFunction", monkeypatch)
+    image = {"orderId": "01JORDER", "userId": "u1", "bill": 12}
+    sent = {status for status in PaymentStatus if event_of(None, {**image, "status": status.value}) is not None}
+    assert sent == PAYMENT_RESULTS

@@ -3,11 +3,12 @@
 from decimal import Decimal
 from typing import Protocol
 
-from orders.domain import OrderStatus
+from orders.domain import ORDER_AFTER_PAYMENT, OrderStatus
 from orders.models import Order, OrderRecord
 from orders.repository import OrderRejectedError, OrdersStore
 from platform_core.clock import new_id, utc_now_iso
 from platform_core.observability import count, logger
+from platform_core.statuses import is_payment_result
 
 
 class OrderNotFoundError(Exception):
@@ -103,10 +104,10 @@ def apply_payment_result(
     (re)schedules its delivery, so a failed start is retried with the message and the
     execution, named after the order, runs once.
     """
-    if payment_status not in ("paid", "declined"):
+    if not is_payment_result(payment_status):
         logger.warning("payment status is not a result", extra={"payment_status": payment_status})
         return
-    target = OrderStatus.CONFIRMED if payment_status == "paid" else OrderStatus.DECLINED
+    target = ORDER_AFTER_PAYMENT[payment_status]
     try:
         current = repo.move(user_id, order_id, target, now=utc_now_iso(), correlation_id=correlation_id).status
         count("OrdersConfirmed" if target == OrderStatus.CONFIRMED else "OrdersDeclined")

@@ -1,15 +1,9 @@
-"""Payment statuses and the only transitions allowed between them."""
+"""The rules of payment statuses: the only transitions allowed between them. The enum itself is
+platform_core.statuses' (the events carry it too)."""
 
-from enum import StrEnum
+from platform_core.statuses import PaymentStatus
 
-
-class PaymentStatus(StrEnum):
-    PENDING = "pending"
-    PROCESSING = "processing"  # claimed: exactly one request is charging the card
-    PAID = "paid"
-    DECLINED = "declined"
-    VOIDED = "voided"
-    REFUNDED = "refunded"
+__all__ = ["TRANSITIONS", "PaymentStatus", "sources"]
 
 
 # target status -> statuses it may be reached from

@@ -2,20 +2,20 @@
 
 from typing import Any
 
-from payments.domain import PaymentStatus
 from platform_core.events import EventBody, EventType, PaymentProcessedData
 from platform_core.outbox import make_publisher, status_change
+from platform_core.statuses import is_payment_result
 
 
 def payment_event(old: dict[str, Any] | None, new: dict[str, Any] | None) -> EventBody | None:
     status = status_change(old, new)
-    if new is None or status not in (PaymentStatus.PAID, PaymentStatus.DECLINED):
+    if new is None or not is_payment_result(status):
         return None
     data: PaymentProcessedData = {
         "orderId": new["orderId"],
         "userId": new["userId"],
         "bill": new["bill"],
-        "status": "paid" if status == PaymentStatus.PAID else "declined",
+        "status": status,
         "declineReason": new.get("declineReason"),
     }
     return EventType.PAYMENT_PROCESSED, data

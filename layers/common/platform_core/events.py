@@ -15,6 +15,8 @@ from typing import Any, Literal, NotRequired, get_args, get_type_hints
 
 from typing_extensions import TypedDict
 
+from platform_core.statuses import OrderStatus, PaymentResult
+
 
 class EventType(StrEnum):
     PAYMENT_CREATE = "payment-create-event"
@@ -34,14 +36,14 @@ class OrderData(TypedDict):
 class OrderCancelledData(OrderData):
     """The cancelled order, and the status it was cancelled from (informative: no consumer needs it)."""
 
-    previousStatus: NotRequired[str | None]
+    previousStatus: NotRequired[OrderStatus | None]
 
 
 class PaymentProcessedData(OrderData):
     """The order whose payment was charged, the outcome, and why a declined card was declined
     (informative: no consumer needs it)."""
 
-    status: Literal["paid", "declined"]
+    status: PaymentResult
     declineReason: NotRequired[str | None]
 
 
