@@ -1,22 +1,22 @@
 """Load a SAM/CloudFormation template and resolve it into a typed model of the local stack.
 
 Everything the local stack runs is derived from here, so it cannot drift from what is deployed.
-Resolution is deterministic: physical names are ``{StackName}-{LogicalId}`` unless the template names
-the resource. Ids that only the AWS emulator knows (stream ARNs, secret ARNs, queue URLs) are passed
+Intrinsic functions are resolved by SAM CLI's resolver (devstack.intrinsics); this module answers what it
+asks of resources. Resolution is deterministic: physical names are ``{StackName}-{LogicalId}`` unless the
+template names the resource. Ids that only the AWS emulator knows (stream ARNs, secret ARNs, queue URLs) are passed
 in as ``physical_overrides`` on a second pass, once the resources exist.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from devstack.filters import parse_filter_criteria
+from devstack.intrinsics import IntrinsicError, Intrinsics, PseudoParameterValues, expand_language_extensions
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -37,14 +37,6 @@ PSEUDO_PARAMS: dict[str, Any] = {
 
 class TemplateError(Exception):
     """The template cannot be resolved."""
-
-
-class _NoValue:
-    def __repr__(self) -> str:
-        return "AWS::NoValue"
-
-
-NO_VALUE = _NoValue()
 
 
 # --------------------------------------------------------------------------- reading the template
@@ -296,14 +288,53 @@ class StackModel:
 # --------------------------------------------------------------------------- resolution
 
 
-_SUB_RE = re.compile(r"\$\{([^}]*)\}")
+def parameter_values(template: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Each parameter's value: the override, else the default; refused when neither or not allowed."""
+    values: dict[str, Any] = {}
+    for name, raw_spec in (template.get("Parameters") or {}).items():
+        spec = raw_spec or {}
+        if name in overrides:
+            value: Any = overrides[name]
+        elif "Default" in spec:
+            value = spec["Default"]
+        else:
+            raise TemplateError(f"parameter {name} has no default and no override")
+        value = "" if value is None else value
+        if isinstance(value, bool):
+            value = str(value).lower()
+        if str(spec.get("Type", "String")).startswith(("CommaDelimitedList", "List<")):
+            value = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
+        else:
+            value = str(value)
+        allowed = spec.get("AllowedValues")
+        if allowed and not isinstance(value, list) and value not in [str(a) for a in allowed]:
+            raise TemplateError(f"parameter {name}={value!r} not in AllowedValues {allowed}")
+        values[name] = value
+    unknown = set(overrides) - set(values)
+    if unknown:
+        raise TemplateError(f"unknown parameter overrides: {sorted(unknown)}")
+    return values
+
+
+PSEUDO = PseudoParameterValues(
+    region=REGION,
+    account_id=ACCOUNT_ID,
+    stack_id=PSEUDO_PARAMS["AWS::StackId"],
+    stack_name=STACK_NAME,
+    partition=PARTITION,
+    url_suffix=PSEUDO_PARAMS["AWS::URLSuffix"],
+    notification_arns=[],
+)
 
 
 class Resolver:
+    """Intrinsics through SAM CLI's resolver (devstack.intrinsics); this class answers what it asks of a
+    resource: its physical name, ARN, URL and attributes on the local stack."""
+
     def __init__(
         self,
         template: dict[str, Any],
-        parameter_overrides: Mapping[str, Any],
+        params: dict[str, Any],
         endpoint: str,
         physical_overrides: Mapping[str, str],
         root: Path,
@@ -313,40 +344,18 @@ class Resolver:
         self.overrides = dict(physical_overrides)
         self.root = root
         self.resources: dict[str, Any] = template.get("Resources") or {}
-        self.params: dict[str, Any] = {}
-        for name, raw_spec in (template.get("Parameters") or {}).items():
-            spec = raw_spec or {}
-            if name in parameter_overrides:
-                value: Any = parameter_overrides[name]
-            elif "Default" in spec:
-                value = spec["Default"]
-            else:
-                raise TemplateError(f"parameter {name} has no default and no override")
-            value = "" if value is None else value
-            if isinstance(value, bool):
-                value = str(value).lower()
-            if str(spec.get("Type", "String")).startswith(("CommaDelimitedList", "List<")):
-                value = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
-            else:
-                value = str(value)
-            allowed = spec.get("AllowedValues")
-            if allowed and not isinstance(value, list) and value not in [str(a) for a in allowed]:
-                raise TemplateError(f"parameter {name}={value!r} not in AllowedValues {allowed}")
-            self.params[name] = value
-        unknown = set(parameter_overrides) - set(self.params)
-        if unknown:
-            raise TemplateError(f"unknown parameter overrides: {sorted(unknown)}")
-        self._cond_defs: dict[str, Any] = template.get("Conditions") or {}
+        self.params = params
+        self.intrinsics = Intrinsics(template, params, PSEUDO, self)
         self.conditions: dict[str, bool] = {}
-        for name in self._cond_defs:
+        for name in template.get("Conditions") or {}:
             self.condition(name)
 
     # -- conditions
     def condition(self, name: str) -> bool:
         if name not in self.conditions:
-            if name not in self._cond_defs:
+            if name not in (self.template.get("Conditions") or {}):
                 raise TemplateError(f"unknown condition {name}")
-            self.conditions[name] = bool(self.resolve(self._cond_defs[name]))
+            self.conditions[name] = self.intrinsics.condition(name)
         return self.conditions[name]
 
     def resource_enabled(self, logical_id: str) -> bool:
@@ -386,11 +395,10 @@ class Resolver:
         v = self.resolve(v)
         return v is True or str(v).lower() == "true"
 
+    def is_resource(self, name: str) -> bool:
+        return name in self.resources
+
     def ref(self, name: str) -> Any:
-        if name in _PSEUDO_REFS:
-            return _PSEUDO_REFS[name]
-        if name in self.params:
-            return self.params[name]
         if name not in self.resources:
             raise TemplateError(f"Ref to unknown name {name}")
         if name in self.overrides:
@@ -425,47 +433,12 @@ class Resolver:
         uri = props.get("ContentUri") or props.get("Content") or "."
         return str((self.root / str(self.resolve(uri))).resolve())
 
-    # -- intrinsic functions
     def resolve(self, node: Any) -> Any:
-        if isinstance(node, list):
-            out = [self.resolve(v) for v in node]
-            return [v for v in out if v is not NO_VALUE]
-        if not isinstance(node, dict):
-            return node
-        if len(node) == 1:
-            ((key, arg),) = node.items()
-            intrinsic = _INTRINSICS.get(key)
-            # {"Condition": name} inside a property is a condition; a property named Condition holding a map is not.
-            if intrinsic is not None and (key != "Condition" or isinstance(arg, str)):
-                return intrinsic(self, arg)
-        out_d: dict[str, Any] = {}
-        for k, v in node.items():
-            rv = self.resolve(v)
-            if rv is not NO_VALUE:
-                out_d[k] = rv
-        return out_d
+        try:
+            return self.intrinsics.resolve(node)
+        except IntrinsicError as exc:
+            raise TemplateError(str(exc)) from exc
 
-    def sub(self, arg: Any) -> str:
-        if isinstance(arg, list):
-            text, variables = arg[0], {k: self.resolve(v) for k, v in (arg[1] or {}).items()}
-        else:
-            text, variables = arg, {}
-
-        def repl(m: re.Match[str]) -> str:
-            expr = m.group(1)
-            if expr.startswith("!"):
-                return "${" + expr[1:] + "}"
-            if expr in variables:
-                return str(variables[expr])
-            if "." in expr and not expr.startswith("AWS::"):
-                logical, attr = expr.split(".", 1)
-                return str(self.get_att(logical, attr))
-            return str(self.ref(expr))
-
-        return _SUB_RE.sub(repl, str(text))
-
-
-_PSEUDO_REFS: dict[str, Any] = {**PSEUDO_PARAMS, "AWS::NoValue": NO_VALUE, "AWS::NotificationARNs": []}
 
 _STATE_MACHINES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
 _APIS = ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi")
@@ -505,73 +478,8 @@ _GET_ATT: dict[tuple[str, str], Callable[[Resolver, str], Any]] = {
 }
 
 
-def _get_att(r: Resolver, arg: Any) -> Any:
-    parts = arg.split(".", 1) if isinstance(arg, str) else [r.resolve(a) for a in arg]
-    return r.get_att(str(parts[0]), ".".join(str(p) for p in parts[1:]))
-
-
-def _if(r: Resolver, arg: Any) -> Any:
-    condition, yes, no = arg
-    return r.resolve(yes if r.condition(condition) else no)
-
-
-def _equals(r: Resolver, arg: Any) -> bool:
-    a, b = (r.resolve(x) for x in arg)
-    return str(a) == str(b) if not isinstance(a, list | dict) else bool(a == b)
-
-
-def _join(r: Resolver, arg: Any) -> str:
-    separator, items = arg
-    return str(r.resolve(separator)).join(str(v) for v in r.resolve(items))
-
-
-def _select(r: Resolver, arg: Any) -> Any:
-    index, items = arg
-    return r.resolve(items)[int(r.resolve(index))]
-
-
-def _split(r: Resolver, arg: Any) -> list[str]:
-    separator, text = arg
-    return str(r.resolve(text)).split(str(r.resolve(separator)))
-
-
-def _find_in_map(r: Resolver, arg: Any) -> Any:
-    name, first, second = (r.resolve(x) for x in arg)
-    return r.template["Mappings"][name][first][second]
-
-
-def _base64(r: Resolver, arg: Any) -> str:
-    return base64.b64encode(str(r.resolve(arg)).encode()).decode()
-
-
-def _import_value(r: Resolver, arg: Any) -> Any:
-    raise TemplateError(f"Fn::ImportValue {r.resolve(arg)!r}: another stack's export, not emulated")
-
-
-_INTRINSICS: dict[str, Callable[[Resolver, Any], Any]] = {
-    "Ref": lambda r, arg: r.ref(str(arg)),
-    "Condition": lambda r, arg: r.condition(arg),
-    "Fn::GetAtt": _get_att,
-    "Fn::Sub": lambda r, arg: r.sub(arg),
-    "Fn::If": _if,
-    "Fn::Equals": _equals,
-    "Fn::Not": lambda r, arg: not r.resolve(arg[0]),
-    "Fn::And": lambda r, arg: all(r.resolve(x) for x in arg),
-    "Fn::Or": lambda r, arg: any(r.resolve(x) for x in arg),
-    "Fn::Join": _join,
-    "Fn::Select": _select,
-    "Fn::Split": _split,
-    "Fn::GetAZs": lambda r, arg: [f"{REGION}a", f"{REGION}b", f"{REGION}c"],
-    "Fn::FindInMap": _find_in_map,
-    "Fn::Base64": _base64,
-    "Fn::ToJsonString": lambda r, arg: json.dumps(r.resolve(arg)),
-    "Fn::Length": lambda r, arg: len(r.resolve(arg)),
-    "Fn::ImportValue": _import_value,
-}
-
-
 def _as_int(v: Any, default: int) -> int:
-    if v is None or v is NO_VALUE:
+    if v is None:
         return default
     return int(str(v))
 
@@ -1033,8 +941,13 @@ def load_stack_model(
     the emulator assigned (e.g. ``{"OrdersTable.StreamArn": "arn:...", "JwtSecret": "arn:..."}``).
     """
     tpath = Path(path).resolve()
-    template = load_template(tpath)
-    r = Resolver(template, parameter_overrides or {}, endpoint, physical_overrides or {}, tpath.parent)
+    parsed = load_template(tpath)
+    params = parameter_values(parsed, parameter_overrides or {})
+    try:
+        template = expand_language_extensions(parsed, params, PSEUDO)
+    except IntrinsicError as exc:
+        raise TemplateError(str(exc)) from exc
+    r = Resolver(template, params, endpoint, physical_overrides or {}, tpath.parent)
     b = _Build(r, tpath.parent)
     sam_globals = _sam_globals(template)
     skipped: list[str] = []

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -175,6 +176,11 @@ def test_a_globals_property_sam_does_not_support_is_refused_by_name(tmp_path: Pa
     [
         ("!GetAtt Queue.NoSuchAttribute", "GetAtt Queue.NoSuchAttribute"),
         ("!ImportValue shared-vpc-id", "Fn::ImportValue 'shared-vpc-id'"),
+        ('!Sub "${Queue.NoSuchAttribute}/x"', "GetAtt Queue.NoSuchAttribute"),
+        ('!Sub "${NoSuchThing}-x"', "NoSuchThing"),
+        ("!Ref NoSuchThing", "NoSuchThing"),
+        ('!Select [0, !GetAZs ""]', "Fn::GetAZs"),
+        ("!If [NoSuchCondition, a, b]", "NoSuchCondition"),
     ],
 )
 def test_what_cannot_be_resolved_is_refused_by_name_never_a_placeholder(tmp_path: Path, value: str, named: str):
@@ -185,6 +191,51 @@ def test_what_cannot_be_resolved_is_refused_by_name_never_a_placeholder(tmp_path
         + f"      Environment: {{Variables: {{V: {value}}}}}\n",
     )
     with pytest.raises(TemplateError, match=re.escape(named)):
+        load_stack_model(tpl)
+
+
+def test_language_extensions_expand_as_sam_cli_expands_them(tmp_path: Path) -> None:
+    """Fn::ForEach, Fn::ToJsonString and Fn::Length under AWS::LanguageExtensions, which CloudFormation and
+    SAM CLI run before the SAM transform: the local stack sees the expanded resources."""
+    tpl = _template(
+        tmp_path,
+        "Parameters:\n  Names: {Type: CommaDelimitedList, Default: 'Orders,Payments'}\n"
+        "Resources:\n"
+        "  Fn::ForEach::Queues:\n"
+        "    - Name\n"
+        "    - !Ref Names\n"
+        "    - ${Name}Queue:\n"
+        "        Type: AWS::SQS::Queue\n"
+        "        Properties: {QueueName: !Sub '${AWS::StackName}-${Name}', VisibilityTimeout: 60}\n"
+        + FUNCTION
+        + "      Environment:\n        Variables:\n"
+        "          CONFIG: !ToJsonString {queue: !Ref OrdersQueue, arn: !GetAtt PaymentsQueue.Arn}\n"
+        "          COUNT: !Length [a, b, c]\n",
+    )
+    tpl.write_text(
+        tpl.read_text()
+        .replace("Transform: ", "Transform: [AWS::LanguageExtensions, ", 1)
+        .replace("2016-10-31\n", "2016-10-31]\n", 1)
+    )
+    model = load_stack_model(tpl, endpoint="http://127.0.0.1:9")
+    assert {q.name for q in model.queues.values()} == {f"{P}-Orders", f"{P}-Payments"}
+    assert set(model.queues) == {"OrdersQueue", "PaymentsQueue"}
+    env = model.functions["Fn"].env
+    assert json.loads(env["CONFIG"]) == {
+        "queue": f"http://127.0.0.1:9/123456789012/{P}-Orders",
+        "arn": f"arn:aws:sqs:us-east-1:123456789012:{P}-Payments",
+    }
+    assert env["COUNT"] == "3"
+
+
+def test_for_each_without_the_language_extensions_transform_is_refused(tmp_path: Path) -> None:
+    tpl = _template(
+        tmp_path,
+        "Resources:\n  Fn::ForEach::Queues:\n    - Name\n    - [A, B]\n"
+        "    - ${Name}Queue: {Type: AWS::SQS::Queue}\n" + FUNCTION,
+    )
+    # CloudFormation refuses it too; the local stack must not run a stack without those queues.
+    with pytest.raises(TemplateError, match="Fn::ForEach"):
         load_stack_model(tpl)
 
 
