@@ -1,8 +1,9 @@
-"""template.yaml as CloudFormation receives it: after the SAM transform, with small readers over the result.
+"""template.yaml as CloudFormation receives it: after its two transforms, with small readers over the result.
 
-template.yaml is transformed offline with the SAM translator (aws-sam-translator, the library behind
-`sam validate` and the AWS::Serverless transform) and a stub managed-policy loader, so no AWS account is
-needed.
+template.yaml is transformed offline, in CloudFormation's order: AWS::LanguageExtensions first (Fn::ForEach,
+Fn::ToJsonString, Fn::FindInMap, by SAM CLI's processor, samcli.lib.cfn_language_extensions), then the SAM
+translator (aws-sam-translator, the library behind `sam validate` and the AWS::Serverless transform) with a
+stub managed-policy loader, so no AWS account is needed.
 
 Tests learn the template's facts (functions, environments, event sources, subscriptions, routes, the state
 machine's definition) here, not from the local stack's own reading of the template (devstack.template):
@@ -56,13 +57,94 @@ def _packaged(template: dict[str, Any]) -> dict[str, Any]:
     return template
 
 
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+# What the AWS::LanguageExtensions transform itself evaluates (Fn::ForEach aside); every other intrinsic is left
+# to CloudFormation, as the transform leaves it.
+_EXTENSION_FUNCTIONS = ("Fn::ToJsonString", "Fn::Length", "Fn::FindInMap")
+
+
+def expand_language_extensions(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """What the AWS::LanguageExtensions transform hands the SAM transform: Fn::ForEach loops expanded, the
+    extension functions evaluated, the transform removed from Transform. A template without it is returned as is.
+
+    SAM CLI's processor does the work (its ForEachProcessor and intrinsic resolvers). Not its one-call entry
+    points (expand_language_extensions, process_template_for_sam_cli): they go on to evaluate every intrinsic
+    they can for a local run, parameters and conditions baked in, and an Fn::Sub naming a resource comes out as
+    a plain string that still reads "${Resource}" - no longer the template CloudFormation deploys.
+    """
+    from samcli.lib.cfn_language_extensions import (
+        ProcessingPipeline,
+        ResolutionMode,
+        TemplateParsingProcessor,
+        TemplateProcessingContext,
+        check_using_language_extension,
+        create_default_intrinsic_resolver,
+    )
+    from samcli.lib.cfn_language_extensions.processors import ForEachProcessor
+
+    if not check_using_language_extension(template):
+        return template
+    context = TemplateProcessingContext(
+        fragment=json.loads(json.dumps(template)),
+        parameter_values=dict(parameters),
+        resolution_mode=ResolutionMode.PARTIAL,
+    )
+    resolver = create_default_intrinsic_resolver(context)
+    expanded = ProcessingPipeline(
+        [TemplateParsingProcessor(), ForEachProcessor(intrinsic_resolver=resolver)]
+    ).process_template(context)
+
+    def evaluate(node: Any) -> Any:
+        if isinstance(node, list):
+            return [evaluate(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1 and next(iter(node)) in _EXTENSION_FUNCTIONS:
+            value = resolver.resolve_value(node)
+            if "Fn::ToJsonString" in node:
+                return _json_string(value)
+            return value
+        return {key: evaluate(value) for key, value in node.items()}
+
+    for section in ("Resources", "Outputs"):
+        if section in expanded:
+            expanded[section] = evaluate(expanded[section])
+    transforms = expanded.get("Transform")
+    transforms = [transforms] if isinstance(transforms, str) else list(transforms or [])
+    rest = [name for name in transforms if name != LANGUAGE_EXTENSIONS]
+    expanded.pop("Transform", None)
+    if rest:
+        expanded["Transform"] = rest[0] if len(rest) == 1 else rest
+    return expanded
+
+
+def _json_string(text: Any) -> Any:
+    """An evaluated Fn::ToJsonString: the JSON text, as an Fn::Sub where it names a resource (`${Resource}`), as
+    CloudFormation defers what the transform cannot know. A resource written as !Ref or !GetAtt inside it is
+    refused: SAM CLI's processor would leave the intrinsic in the JSON as an object."""
+
+    def intrinsics(node: Any) -> list[Any]:
+        if isinstance(node, list):
+            return [found for item in node for found in intrinsics(item)]
+        if isinstance(node, dict):
+            if len(node) == 1 and (next(iter(node)) == "Ref" or next(iter(node)).startswith("Fn::")):
+                return [node]
+            return [found for value in node.values() for found in intrinsics(value)]
+        return []
+
+    assert isinstance(text, str), text
+    left = intrinsics(json.loads(text))
+    assert not left, f'Fn::ToJsonString: write resources as !Sub "${{Name}}" strings, not {left}'
+    return {"Fn::Sub": text} if re.search(r"\$\{[^}]+\}", text) else text
+
+
 @functools.cache
 def _transform(template: Path, parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     from samtranslator.translator.transform import transform
     from samtranslator.yaml_helper import yaml_parse
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    parsed = yaml_parse(template.read_text(encoding="utf-8"))
+    parsed = expand_language_extensions(yaml_parse(template.read_text(encoding="utf-8")), dict(parameters))
     try:
         out: dict[str, Any] = transform(_packaged(parsed), dict(parameters), _StubManagedPolicyLoader())
     except Exception as exc:
