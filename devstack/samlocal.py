@@ -120,6 +120,7 @@ def sam_build(template: Path, arch: str, echo: Echo) -> Path:
         str(CACHE_DIR),
         "--cached",
         "--parallel",
+        "--language-extensions",
     ]
     echo(f"[docker] sam build ({arch}) into {BUILD_DIR}")
     res = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=1800, check=False)
@@ -213,6 +214,9 @@ class DockerRuntime:
         return [
             "--template",
             str(self.built_template),
+            # template.yaml's Fn::ForEach loops (AWS::LanguageExtensions); SAM CLI runs them from the build
+            # directory, where samconfig.toml (which turns this on) is not found.
+            "--language-extensions",
             "--env-vars",
             str(env_file),
             "--region",
@@ -642,7 +646,10 @@ def bake_layers(built_template: Path, base_image: str, echo: Echo) -> tuple[Path
     data = yaml.safe_load(built_template.read_text())
     resources = data["Resources"]
     global_layers = ((data.get("Globals") or {}).get("Function") or {}).get("Layers") or []
-    functions = {lid: r for lid, r in resources.items() if r.get("Type") == "AWS::Serverless::Function"}
+    # Fn::ForEach loops (AWS::LanguageExtensions) stay as written: lists, and none of them writes a function.
+    functions = {
+        lid: r for lid, r in resources.items() if isinstance(r, dict) and r.get("Type") == "AWS::Serverless::Function"
+    }
     per_function = {lid: [*global_layers, *(r["Properties"].get("Layers") or [])] for lid, r in functions.items()}
     layer_sets = {json.dumps(layers) for layers in per_function.values()}
     refs = per_function[next(iter(per_function))] if per_function else []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devstack import docker
-from devstack.samlocal import _sam_answer, docker_template, is_error_payload
+from devstack.samlocal import _sam_answer, bake_layers, docker_template, is_error_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +26,19 @@ def test_the_docker_build_runs_every_function_and_the_layer_on_the_hosts_archite
     assert all(other not in value and arch in value for _, value in settings), settings
     # The deployable template itself stays arm64.
     assert "Architectures: [arm64]" in (ROOT / "template.yaml").read_text()
+
+
+def test_the_layer_baking_reads_a_built_template_with_its_loops(tmp_path: Path):
+    """`sam build` writes template.yaml's Fn::ForEach loops as they are: lists among the resources."""
+    built = tmp_path / "template.yaml"
+    built.write_text(
+        "Transform: [AWS::LanguageExtensions, AWS::Serverless-2016-10-31]\n"
+        "Resources:\n"
+        '  Fn::ForEach::Groups: [F, [Fn], {"${F}LogGroup": {Type: AWS::Logs::LogGroup}}]\n'
+        "  Fn: {Type: AWS::Serverless::Function, Properties: {CodeUri: Fn}}\n"
+    )
+    # No layer to bake (the function names none): the template and the image come back unchanged.
+    assert bake_layers(built, "base:image", print) == (built, "base:image")
 
 
 @pytest.mark.parametrize(
