@@ -93,6 +93,22 @@ def test_the_deploy_build_carries_the_templates_architecture(deploy_build: Path)
     assert list((deploy_build / "CommonLayer/python/pydantic_core").glob("*.cpython-311-aarch64-linux-gnu.so"))
 
 
+def test_the_deploy_build_hands_cloudformation_the_templates_loops(deploy_build: Path) -> None:
+    """sam build writes template.yaml's Fn::ForEach loops as they are (CloudFormation unrolls them when it
+    creates the change set), and what they unroll to is what the source template unrolls to."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    raw = yaml_parse((deploy_build / "template.yaml").read_text())
+    source = yaml_parse(TEMPLATE.read_text())
+    assert raw["Transform"] == source["Transform"]
+    loops = sorted(key for key in source["Resources"] if key.startswith("Fn::ForEach::"))
+    assert loops and sorted(key for key in raw["Resources"] if key.startswith("Fn::ForEach::")) == loops
+    built = transformed_file(deploy_build / "template.yaml").resources
+    for kind in ("AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm"):
+        expected = {lid: res for lid, res in sam_template().resources.items() if res["Type"] == kind}
+        assert {lid: res for lid, res in built.items() if res["Type"] == kind} == expected, kind
+
+
 @pytest.mark.parametrize(
     "function", ["CreateOrderFunction", "PaymentsInboxFunction", "AuthorizerFunction", "DocsFunction"]
 )
