@@ -9,6 +9,8 @@ in as ``physical_overrides`` on a second pass, once the resources exist.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Any
 
 from devstack.filters import parse_filter_criteria
 from devstack.intrinsics import IntrinsicError, Intrinsics, PseudoParameterValues, expand_language_extensions
+from devstack.sam import SamTransformError, local_path, sam_transform
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -50,33 +53,6 @@ def load_template(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise TemplateError(f"{path}: not a template")
     return data
-
-
-def _sam_globals(template: dict[str, Any]) -> Any:
-    """SAM's own Globals: the translator's merge (maps merged, lists concatenated, the resource's own
-    scalars win) and its refusal, by name, of a property Globals does not support."""
-    from samtranslator.model.exceptions import ExceptionWithMessage
-    from samtranslator.plugins.globals.globals import Globals
-
-    try:
-        return Globals(template)
-    except ExceptionWithMessage as exc:
-        raise TemplateError(f"Globals: {exc.message}") from exc
-
-
-IMPLICIT_API = "ServerlessRestApi"  # SAM's name for the API it creates when an Api event names none
-
-
-def _route_api(function: str, event: str, props: Mapping[str, Any]) -> str:
-    """The logical id of the API an Api event attaches to, read before resolution: a Ref to an API of the
-    template, or SAM's implicit API when the event names none."""
-    raw = ((props.get("Events") or {}).get(event) or {}).get("Properties") or {}
-    api = raw.get("RestApiId")
-    if api is None:
-        return IMPLICIT_API
-    if isinstance(api, dict) and isinstance(api.get("Ref"), str) and len(api) == 1:
-        return str(api["Ref"])
-    raise TemplateError(f"{function}.{event}: RestApiId must be a Ref to an AWS::Serverless::Api of the template")
 
 
 # --------------------------------------------------------------------------- model
@@ -227,7 +203,6 @@ class ApiModel:
     logical_id: str
     stage_name: str
     routes: list[ApiRoute]
-    default_authorizer: str | None
     authorizers: dict[str, AuthorizerModel]
     gateway_responses: dict[str, GatewayResponse]
     # Responses of at least this many bytes are compressed when the client accepts it; None: never.
@@ -376,9 +351,7 @@ class Resolver:
             "AWS::DynamoDB::Table": "TableName",
             "AWS::SQS::Queue": "QueueName",
             "AWS::SNS::Topic": "TopicName",
-            "AWS::Serverless::StateMachine": "Name",
             "AWS::StepFunctions::StateMachine": "StateMachineName",
-            "AWS::Serverless::Function": "FunctionName",
             "AWS::Lambda::Function": "FunctionName",
             "AWS::SecretsManager::Secret": "Name",
         }.get(self.rtype(logical_id))
@@ -429,9 +402,14 @@ class Resolver:
         return attribute(self, name)
 
     def layer_path(self, name: str) -> str:
-        props = self.resources[name].get("Properties") or {}
-        uri = props.get("ContentUri") or props.get("Content") or "."
-        return str((self.root / str(self.resolve(uri))).resolve())
+        content = self.resolve((self.resources[name].get("Properties") or {}).get("Content") or {})
+        return str(self.local_path(name, content.get("S3Bucket"), content.get("S3Key")))
+
+    def local_path(self, where: str, bucket: Any, key: Any) -> Path:
+        try:
+            return local_path(self.root, bucket, key)
+        except SamTransformError as exc:
+            raise TemplateError(f"{where}: {exc}") from exc
 
     def resolve(self, node: Any) -> Any:
         try:
@@ -440,28 +418,23 @@ class Resolver:
             raise TemplateError(str(exc)) from exc
 
 
-_STATE_MACHINES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
-_APIS = ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi")
-
 # What Ref answers per resource type (the physical name when the type is not listed).
 _REF_BY_TYPE: dict[str, Callable[[Resolver, str], Any]] = {
     "AWS::SQS::Queue": lambda r, name: f"{r.endpoint}/{ACCOUNT_ID}/{r.physical_name(name)}",
     "AWS::SNS::Topic": Resolver.arn,
     "AWS::SecretsManager::Secret": Resolver.arn,
-    "AWS::Serverless::LayerVersion": Resolver.layer_path,
     "AWS::Lambda::LayerVersion": Resolver.layer_path,
-    **dict.fromkeys(_STATE_MACHINES, Resolver.arn),
-    **dict.fromkeys(_APIS, lambda r, name: REST_API_ID),
+    "AWS::StepFunctions::StateMachine": Resolver.arn,
+    "AWS::ApiGateway::RestApi": lambda r, name: REST_API_ID,
 }
 
 _ARN_FORMATS = {
     "AWS::DynamoDB::Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
     "AWS::SQS::Queue": "arn:aws:sqs:{region}:{account}:{name}",
     "AWS::SNS::Topic": "arn:aws:sns:{region}:{account}:{name}",
-    "AWS::Serverless::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
     "AWS::Lambda::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
     "AWS::SecretsManager::Secret": "arn:aws:secretsmanager:{region}:{account}:secret:{name}",
-    **dict.fromkeys(_STATE_MACHINES, "arn:aws:states:{region}:{account}:stateMachine:{name}"),
+    "AWS::StepFunctions::StateMachine": "arn:aws:states:{region}:{account}:stateMachine:{name}",
 }
 
 # The attributes GetAtt knows besides Arn; any other is refused by name.
@@ -473,8 +446,8 @@ _GET_ATT: dict[tuple[str, str], Callable[[Resolver, str], Any]] = {
     ("AWS::SNS::Topic", "TopicName"): Resolver.physical_name,
     ("AWS::SNS::Topic", "TopicArn"): Resolver.arn,
     ("AWS::SecretsManager::Secret", "Id"): Resolver.arn,
-    **{(t, "Name"): Resolver.physical_name for t in _STATE_MACHINES},
-    **{(t, "RootResourceId"): (lambda r, name: "root") for t in _APIS},
+    ("AWS::StepFunctions::StateMachine", "Name"): Resolver.physical_name,
+    ("AWS::ApiGateway::RestApi", "RootResourceId"): lambda r, name: "root",
 }
 
 
@@ -506,7 +479,16 @@ _NOT_ENFORCED_TYPES = {
     "AWS::ApiGateway::Account": "API Gateway account setting (no access logs locally)",
     "AWS::CloudFormation::WaitConditionHandle": "creation-order handle (nothing to order locally)",
     "AWS::KMS::Key": "KMS key (no encryption locally)",
+    "AWS::ApiGateway::Deployment": "API deployment (the routes are live once the stack starts)",
 }
+
+
+@dataclass
+class _PendingRoute:
+    """A route of an API's OpenAPI body, before its integration URI is matched to a function."""
+
+    route: ApiRoute
+    integration_uri: str
 
 
 @dataclass
@@ -515,6 +497,7 @@ class _Build:
 
     r: Resolver
     root: Path
+    sam_layers: frozenset[str] = frozenset()
     unsupported: list[str] = field(default_factory=list)
     functions: dict[str, FunctionModel] = field(default_factory=dict)
     tables: dict[str, TableModel] = field(default_factory=dict)
@@ -525,8 +508,14 @@ class _Build:
     state_machines: dict[str, StateMachineModel] = field(default_factory=dict)
     apis: dict[str, ApiModel] = field(default_factory=dict)
     layers: dict[str, Path] = field(default_factory=dict)
-    routes: list[ApiRoute] = field(default_factory=list)
+    routes: list[_PendingRoute] = field(default_factory=list)
+    mappings: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    stages: dict[str, str] = field(default_factory=dict)  # API logical id -> stage name
     traced: list[str] = field(default_factory=list)
+    architectures: dict[str, list[str]] = field(default_factory=dict)
+
+    def queue_by_arn(self, arn: str) -> QueueModel | None:
+        return next((q for q in self.queues.values() if q.arn == arn), None)
 
     def report(self, where: str, props: Mapping[str, Any], features: Iterable[str], prefix: str = "") -> None:
         """Name each of ``features`` that ``props`` sets: the local stack does not emulate it."""
@@ -537,35 +526,38 @@ class _Build:
 
 
 def _build_layer(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
-    b.layers[lid] = Path(b.r.ref(lid))
+    named = lid[:-SAM_LAYER_HASH_DIGITS]
+    b.layers[named if named in b.sam_layers else lid] = Path(b.r.ref(lid))
 
+
+SAM_LAYER_HASH_DIGITS = 10  # the hex digits SAM appends to a LayerVersion's logical id
 
 _FUNCTION_FEATURES_NOT_EMULATED = (
     "ReservedConcurrentExecutions",
-    "ProvisionedConcurrencyConfig",
     "VpcConfig",
-    "DeadLetterQueue",
-    "EventInvokeConfig",
-    "AutoPublishAlias",
-    "DeploymentPreference",
-    "FunctionUrlConfig",
-    "SnapStart",
+    "DeadLetterConfig",
     "EphemeralStorage",
+    "SnapStart",
+    "FileSystemConfigs",
+    "ImageConfig",
+    "KmsKeyArn",
+    "CodeSigningConfigArn",
 )
 
 
 def _build_function(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    code = props.get("Code") or {}
     layer_dirs = []
     for layer in props.get("Layers") or []:
         if Path(str(layer)).is_dir():
             layer_dirs.append(Path(str(layer)))
         else:
             b.unsupported.append(f"{lid}: layer {layer} is not a local layer of the template")
-    fn = FunctionModel(
+    b.functions[lid] = FunctionModel(
         logical_id=lid,
         name=b.r.physical_name(lid),
         arn=b.r.arn(lid),
-        code_uri=(b.root / str(props.get("CodeUri", "."))).resolve(),
+        code_uri=b.r.local_path(lid, code.get("S3Bucket"), code.get("S3Key")),
         handler=str(props.get("Handler", "")),
         runtime=str(props.get("Runtime", "python3.11")),
         timeout=_as_int(props.get("Timeout"), 3),
@@ -573,75 +565,50 @@ def _build_function(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, A
         env={k: str(v) for k, v in ((props.get("Environment") or {}).get("Variables") or {}).items()},
         layers=layer_dirs,
     )
-    if props.get("Tracing") and str(props["Tracing"]) != "PassThrough":
+    if (props.get("TracingConfig") or {}).get("Mode") == "Active":
         b.traced.append(lid)
+    for architecture in props.get("Architectures") or []:
+        b.architectures.setdefault(str(architecture), []).append(lid)
     b.report(lid, props, _FUNCTION_FEATURES_NOT_EMULATED)
-    for ename, ev in (props.get("Events") or {}).items():
-        event_builder = _EVENT_BUILDERS.get(ev.get("Type"))
-        if event_builder is None:
-            b.unsupported.append(f"{lid}.{ename}: event type {ev.get('Type')} not emulated")
-        else:
-            event_builder(b, fn, ename, ev.get("Properties") or {}, raw)
-    b.functions[lid] = fn
 
 
-def _api_event(b: _Build, fn: FunctionModel, ename: str, ep: dict[str, Any], raw: dict[str, Any]) -> None:
-    auth = (ep.get("Auth") or {}).get("Authorizer")
-    b.routes.append(
-        ApiRoute(
-            method=str(ep.get("Method", "ANY")).upper(),
-            path=str(ep.get("Path", "/")),
-            function=fn.logical_id,
-            auth=str(auth) if auth else "",
-            api=_route_api(fn.logical_id, ename, raw),
-        )
+def _build_event_source_mapping(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    # Linked to its function and its queue or stream once every resource is built (_link_event_sources).
+    b.mappings.append((lid, props, raw))
+
+
+def _sqs_source(b: _Build, name: str, queue: QueueModel, props: dict[str, Any], where: str) -> SqsEventSource:
+    b.report(where, props, ("FilterCriteria", "ScalingConfig"), prefix="SQS event ")
+    return SqsEventSource(
+        name=name,
+        queue=queue.logical_id,
+        queue_arn=queue.arn,
+        batch_size=_as_int(props.get("BatchSize"), 10),
+        report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+        maximum_batching_window=_as_int(props.get("MaximumBatchingWindowInSeconds"), 0),
+        enabled=_as_bool(props.get("Enabled", True)),
     )
 
 
-def _sqs_event(b: _Build, fn: FunctionModel, ename: str, ep: dict[str, Any], raw: dict[str, Any]) -> None:
-    fn.sqs_events.append(
-        SqsEventSource(
-            name=ename,
-            queue="",
-            queue_arn=str(ep.get("Queue")),
-            batch_size=_as_int(ep.get("BatchSize"), 10),
-            report_batch_item_failures="ReportBatchItemFailures" in (ep.get("FunctionResponseTypes") or []),
-            maximum_batching_window=_as_int(ep.get("MaximumBatchingWindowInSeconds"), 0),
-            enabled=_as_bool(ep.get("Enabled", True)),
-        )
-    )
-    b.report(f"{fn.logical_id}.{ename}", ep, ("FilterCriteria", "ScalingConfig"), prefix="SQS event ")
-
-
-def _stream_event(b: _Build, fn: FunctionModel, ename: str, ep: dict[str, Any], raw: dict[str, Any]) -> None:
-    where = f"{fn.logical_id}.{ename}"
-    dest = ((ep.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-    fn.stream_events.append(
-        StreamEventSource(
-            name=ename,
-            table="",
-            stream_arn=str(ep.get("Stream")),
-            starting_position=str(ep.get("StartingPosition", "LATEST")),
-            batch_size=_as_int(ep.get("BatchSize"), 100),
-            maximum_retry_attempts=_as_int(ep.get("MaximumRetryAttempts"), -1),
-            maximum_record_age=_as_int(ep.get("MaximumRecordAgeInSeconds"), -1),
-            bisect_on_error=_as_bool(ep.get("BisectBatchOnFunctionError", False)),
-            report_batch_item_failures="ReportBatchItemFailures" in (ep.get("FunctionResponseTypes") or []),
-            on_failure_destination=str(dest) if dest else None,
-            enabled=_as_bool(ep.get("Enabled", True)),
-            filters=parse_filter_criteria(ep["FilterCriteria"], where) if "FilterCriteria" in ep else [],
-        )
-    )
-    b.report(where, ep, ("ParallelizationFactor", "TumblingWindowInSeconds"), prefix="stream event ")
-    if _as_int(ep.get("MaximumBatchingWindowInSeconds"), 0):
+def _stream_source(b: _Build, name: str, table: str, props: dict[str, Any], where: str) -> StreamEventSource:
+    dest = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+    b.report(where, props, ("ParallelizationFactor", "TumblingWindowInSeconds"), prefix="stream event ")
+    if _as_int(props.get("MaximumBatchingWindowInSeconds"), 0):
         b.unsupported.append(f"{where}: MaximumBatchingWindowInSeconds (invokes at once)")
-
-
-_EVENT_BUILDERS: dict[Any, Callable[[_Build, FunctionModel, str, dict[str, Any], dict[str, Any]], None]] = {
-    "Api": _api_event,
-    "SQS": _sqs_event,
-    "DynamoDB": _stream_event,
-}
+    return StreamEventSource(
+        name=name,
+        table=table,
+        stream_arn=str(props.get("EventSourceArn")),
+        starting_position=str(props.get("StartingPosition", "LATEST")),
+        batch_size=_as_int(props.get("BatchSize"), 100),
+        maximum_retry_attempts=_as_int(props.get("MaximumRetryAttempts"), -1),
+        maximum_record_age=_as_int(props.get("MaximumRecordAgeInSeconds"), -1),
+        bisect_on_error=_as_bool(props.get("BisectBatchOnFunctionError", False)),
+        report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+        on_failure_destination=str(dest) if dest else None,
+        enabled=_as_bool(props.get("Enabled", True)),
+        filters=parse_filter_criteria(props["FilterCriteria"], where) if "FilterCriteria" in props else [],
+    )
 
 
 def _build_table(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
@@ -760,11 +727,17 @@ def _build_secret(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any
     )
 
 
+def _state_machine_definition(b: _Build, lid: str, props: dict[str, Any]) -> str:
+    if "DefinitionS3Location" in props:
+        location = props["DefinitionS3Location"]
+        return b.r.local_path(lid, location.get("Bucket"), location.get("Key")).read_text(encoding="utf-8")
+    if "DefinitionString" in props:
+        return str(props["DefinitionString"])
+    return json.dumps(props.get("Definition") or {})
+
+
 def _build_state_machine(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
-    if "DefinitionUri" in props:
-        text = (b.root / str(props["DefinitionUri"])).read_text(encoding="utf-8")
-    else:
-        text = json.dumps(props.get("Definition") or {})
+    text = _state_machine_definition(b, lid, props)
     for k, v in (props.get("DefinitionSubstitutions") or {}).items():
         text = text.replace("${" + k + "}", str(v))
     try:
@@ -772,87 +745,130 @@ def _build_state_machine(b: _Build, lid: str, props: dict[str, Any], raw: dict[s
     except json.JSONDecodeError as exc:
         raise TemplateError(f"{lid}: definition is not JSON after substitutions: {exc}") from exc
     b.state_machines[lid] = StateMachineModel(
-        lid, b.r.physical_name(lid), b.r.arn(lid), str(props.get("Type", "STANDARD")), definition
+        lid, b.r.physical_name(lid), b.r.arn(lid), str(props.get("StateMachineType", "STANDARD")), definition
     )
-    if _as_bool((props.get("Tracing") or {}).get("Enabled")):
+    if _as_bool((props.get("TracingConfiguration") or {}).get("Enabled")):
         b.unsupported.append(f"{lid}: Tracing (no X-Ray locally)")
-    if props.get("Logging"):
+    if props.get("LoggingConfiguration"):
         b.unsupported.append(f"{lid}: Logging")
-    if props.get("Events"):
-        b.unsupported.append(f"{lid}: Events (state machine triggers)")
 
 
-def _authorizer(b: _Build, lid: str, name: str, a: dict[str, Any]) -> AuthorizerModel:
-    fn_arn = str(a.get("FunctionArn", ""))
-    functions = (k for k in b.r.resources if b.r.resource_enabled(k) and b.r.rtype(k) == "AWS::Serverless::Function")
-    payload_type = str(a.get("FunctionPayloadType", "TOKEN"))
-    if payload_type != "TOKEN":
-        b.unsupported.append(f"{lid}: authorizer {name} payload type {payload_type} (only TOKEN)")
-    if "UserPoolArn" in a:
-        b.unsupported.append(f"{lid}: Cognito authorizer {name}")
-    identity = a.get("Identity") or {}
+_INTEGRATION = "x-amazon-apigateway-integration"
+_AUTHORIZER = "x-amazon-apigateway-authorizer"
+_ANY_METHOD = "x-amazon-apigateway-any-method"
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", _ANY_METHOD}
+
+
+def _authorizer(b: _Build, lid: str, name: str, scheme: dict[str, Any]) -> AuthorizerModel:
+    spec = scheme.get(_AUTHORIZER) or {}
+    kind = str(spec.get("type", "")).upper()
+    if kind != "TOKEN":
+        b.unsupported.append(f"{lid}: authorizer {name} of type {kind or 'unknown'} (only TOKEN)")
     return AuthorizerModel(
         name=name,
-        function=next((k for k in functions if b.r.arn(k) == fn_arn), fn_arn),
-        payload_type=payload_type,
-        identity_header=str(identity.get("Header", "Authorization")),
-        ttl=_as_int(identity.get("ReauthorizeEvery"), 300),
+        function=str(spec.get("authorizerUri", "")),  # the URI until _link_routes names the function
+        payload_type=kind,
+        identity_header=str(scheme.get("name", "Authorization")),
+        ttl=_as_int(spec.get("authorizerResultTtlInSeconds"), 300),
     )
 
 
 def _gateway_response(g: dict[str, Any]) -> GatewayResponse:
-    headers = {k: _strip_quotes(v) for k, v in ((g.get("ResponseParameters") or {}).get("Headers") or {}).items()}
-    templates = g.get("ResponseTemplates") or {}
+    prefix = "gatewayresponse.header."
+    parameters = g.get("responseParameters") or {}
+    headers = {k[len(prefix) :]: _strip_quotes(v) for k, v in parameters.items() if k.startswith(prefix)}
+    templates = g.get("responseTemplates") or {}
     body = templates.get("application/json") or next(iter(templates.values()), "")
-    return GatewayResponse(status=_as_int(g.get("StatusCode"), 0), headers=headers, body=str(body))
+    return GatewayResponse(status=_as_int(g.get("statusCode"), 0), headers=headers, body=str(body))
 
 
-_API_FEATURES_NOT_EMULATED = (
-    "Cors",
-    "CacheClusterEnabled",
-    "AccessLogSetting",
-    "Domain",
-    "UsagePlan",
-    "BinaryMediaTypes",
-    "DefinitionBody",
-    "DefinitionUri",
-    "EndpointConfiguration",
-    "Models",
-    "CanarySetting",
-)
+def _api_routes(b: _Build, lid: str, body: dict[str, Any]) -> None:
+    for path, operations in (body.get("paths") or {}).items():
+        for method, operation in (operations or {}).items():
+            if method not in _HTTP_METHODS:
+                continue
+            verb = "ANY" if method == _ANY_METHOD else method.upper()
+            integration = operation.get(_INTEGRATION) or {}
+            if integration.get("type") != "aws_proxy":
+                b.unsupported.append(f"{lid}: {verb} {path}: {integration.get('type')} integration (only aws_proxy)")
+                continue
+            security = operation.get("security") or body.get("security") or [{"NONE": []}]
+            auth = next(iter(security[0]), "NONE") if security else "NONE"
+            route = ApiRoute(method=verb, path=str(path), function="", auth=str(auth), api=lid)
+            b.routes.append(_PendingRoute(route, str(integration.get("uri", ""))))
 
 
-def _build_api(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
-    auth = props.get("Auth") or {}
-    compression = props.get("MinimumCompressionSize")
+_API_FEATURES_NOT_EMULATED = ("BinaryMediaTypes", "EndpointConfiguration", "Policy", "ApiKeySourceType")
+_BODY_FEATURES_NOT_EMULATED = ("x-amazon-apigateway-request-validators", "x-amazon-apigateway-policy")
+
+
+def _build_rest_api(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    body = props.get("Body")
+    if not isinstance(body, dict):
+        raise TemplateError(f"{lid}: an API without an inline OpenAPI body (Body) is not emulated")
+    schemes = (body.get("components") or {}).get("securitySchemes") or body.get("securityDefinitions") or {}
     b.apis[lid] = ApiModel(
         logical_id=lid,
-        stage_name=str(props.get("StageName", "Prod")),
+        stage_name="",  # the Stage's (_link_routes)
         routes=[],
-        default_authorizer=auth.get("DefaultAuthorizer"),
-        authorizers={name: _authorizer(b, lid, name, a) for name, a in (auth.get("Authorizers") or {}).items()},
-        gateway_responses={name: _gateway_response(g) for name, g in (props.get("GatewayResponses") or {}).items()},
-        minimum_compression_size=_as_int(compression, 0) if "MinimumCompressionSize" in props else None,
+        authorizers={n: _authorizer(b, lid, n, s) for n, s in schemes.items() if _AUTHORIZER in s},
+        gateway_responses={
+            name: _gateway_response(g) for name, g in (body.get("x-amazon-apigateway-gateway-responses") or {}).items()
+        },
+        minimum_compression_size=(
+            _as_int(props["MinimumCompressionSize"], 0) if "MinimumCompressionSize" in props else None
+        ),
     )
+    _api_routes(b, lid, body)
+    b.report(lid, props, _API_FEATURES_NOT_EMULATED)
+    b.report(lid, body, _BODY_FEATURES_NOT_EMULATED)
+
+
+_STAGE_FEATURES_NOT_EMULATED = ("AccessLogSetting", "CacheClusterEnabled", "CanarySetting", "Variables")
+
+
+def _build_stage(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    api = raw.get("RestApiId")
+    if not (isinstance(api, dict) and isinstance(api.get("Ref"), str)):
+        raise TemplateError(f"{lid}: RestApiId must be a Ref to an API of the template")
+    b.stages[api["Ref"]] = str(props.get("StageName", ""))
     if _as_bool(props.get("TracingEnabled")):
         b.unsupported.append(f"{lid}: TracingEnabled (no X-Ray locally)")
     if props.get("MethodSettings"):
         b.unsupported.append(f"{lid}: MethodSettings (throttling, metrics)")
-    b.report(lid, props, _API_FEATURES_NOT_EMULATED)
-    if auth.get("ResourcePolicy") or auth.get("ApiKeyRequired") or auth.get("UsagePlan"):
-        b.unsupported.append(f"{lid}: Auth resource policy / API keys / usage plan")
+    b.report(lid, props, _STAGE_FEATURES_NOT_EMULATED)
 
 
+_API_TYPES = ("AWS::ApiGateway::RestApi",)
+
+
+def _build_permission(b: _Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
+    """An Api event whose RestApiId is no API of the template leaves only this permission behind (SAM
+    assumes such an API lives elsewhere): its route would exist nowhere locally, so it is refused."""
+    source = raw.get("SourceArn")
+    variables = source["Fn::Sub"][1] if isinstance(source, dict) and isinstance(source.get("Fn::Sub"), list) else {}
+    api = variables.get("__ApiId__") if isinstance(variables, dict) else None
+    if api is None or raw.get("Principal") != "apigateway.amazonaws.com":
+        return
+    target = api.get("Ref") if isinstance(api, dict) else None
+    if not (isinstance(target, str) and b.r.is_resource(target) and b.r.rtype(target) in _API_TYPES):
+        raise TemplateError(f"{lid}: RestApiId {api!r} is not an API of the template (not emulated)")
+
+
+# One builder per CloudFormation type the SAM transform leaves; every other type is reported, not emulated.
 _BUILDERS: dict[str, Callable[[_Build, str, dict[str, Any], dict[str, Any]], None]] = {
-    "AWS::Serverless::LayerVersion": _build_layer,
-    "AWS::Serverless::Function": _build_function,
-    "AWS::Serverless::Api": _build_api,
-    "AWS::Serverless::StateMachine": _build_state_machine,
+    "AWS::Lambda::LayerVersion": _build_layer,
+    "AWS::Lambda::Function": _build_function,
+    "AWS::Lambda::EventSourceMapping": _build_event_source_mapping,
+    "AWS::ApiGateway::RestApi": _build_rest_api,
+    "AWS::ApiGateway::Stage": _build_stage,
+    "AWS::StepFunctions::StateMachine": _build_state_machine,
     "AWS::DynamoDB::Table": _build_table,
     "AWS::SQS::Queue": _build_queue,
     "AWS::SNS::Topic": _build_topic,
     "AWS::SNS::Subscription": _build_subscription,
     "AWS::SecretsManager::Secret": _build_secret,
+    "AWS::Lambda::Permission": _build_permission,
 }
 _EMULATED_TYPES = set(_BUILDERS)
 
@@ -860,44 +876,57 @@ _EMULATED_TYPES = set(_BUILDERS)
 # --------------------------------------------------------------------------- links between resources
 
 
+def _function_of(b: _Build, reference: str, where: str) -> FunctionModel:
+    """The function a mapping's FunctionName, or an integration or authorizer URI, names (a name or an ARN)."""
+    for fn in b.functions.values():
+        if reference in (fn.name, fn.arn) or f"/functions/{fn.arn}/invocations" in reference:
+            return fn
+    raise TemplateError(f"{where}: {reference} is no function of the template")
+
+
+def _link_mapping(b: _Build, lid: str, props: dict[str, Any], table_by_stream: dict[str, str]) -> None:
+    fn = _function_of(b, str(props.get("FunctionName")), lid)
+    name = lid.removeprefix(fn.logical_id) or lid  # SAM names a mapping <Function><Event>
+    source = str(props.get("EventSourceArn"))
+    queue = b.queue_by_arn(source)
+    if queue is not None:
+        fn.sqs_events.append(_sqs_source(b, name, queue, props, f"{fn.logical_id}.{name}"))
+        return
+    table = table_by_stream.get(source) or next(
+        (t.logical_id for t in b.tables.values() if source.startswith(t.arn + "/stream/")), None
+    )
+    if table is None:
+        raise TemplateError(f"{lid}: event source {source} is no queue or table stream of the template")
+    fn.stream_events.append(_stream_source(b, name, table, props, f"{fn.logical_id}.{name}"))
+
+
 def _link_event_sources(b: _Build) -> None:
     table_by_stream = {str(b.r.get_att(lid, "StreamArn")): lid for lid in b.tables}
-    for fn in b.functions.values():
-        for sq in fn.sqs_events:
-            q = next((q for q in b.queues.values() if q.arn == sq.queue_arn), None)
-            if q is None:
-                raise TemplateError(f"{fn.logical_id}.{sq.name}: queue {sq.queue_arn} is not in the template")
-            sq.queue = q.logical_id
-        for st in fn.stream_events:
-            tl = table_by_stream.get(st.stream_arn) or next(
-                (t.logical_id for t in b.tables.values() if st.stream_arn.startswith(t.arn + "/stream/")), None
-            )
-            if tl is None:
-                raise TemplateError(f"{fn.logical_id}.{st.name}: stream {st.stream_arn} is not in the template")
-            st.table = tl
+    for lid, props, _raw in b.mappings:
+        _link_mapping(b, lid, props, table_by_stream)
     for q in b.queues.values():
         if q.redrive:
-            dlq = next((d for d in b.queues.values() if d.arn == q.redrive.dead_letter_arn), None)
+            dlq = b.queue_by_arn(q.redrive.dead_letter_arn)
             if dlq is not None:
                 q.redrive.dead_letter_queue = dlq.logical_id
 
 
 def _link_routes(b: _Build) -> None:
-    if any(route.api == IMPLICIT_API for route in b.routes) and IMPLICIT_API not in b.apis:
-        b.apis[IMPLICIT_API] = ApiModel(IMPLICIT_API, "Prod", [], None, {}, {})
-    for route in b.routes:
-        where = f"{route.function}: route {route.method} {route.path}"
-        if route.api not in b.apis:
-            raise TemplateError(f"{where}: RestApiId {route.api} is not an AWS::Serverless::Api of the template")
+    for api in b.apis.values():
+        api.stage_name = b.stages.get(api.logical_id, "")
+        for authorizer in api.authorizers.values():
+            authorizer.function = _function_of(b, authorizer.function, f"{api.logical_id}: authorizer").logical_id
+    for pending in b.routes:
+        route = pending.route
+        where = f"{route.api}: route {route.method} {route.path}"
+        route.function = _function_of(b, pending.integration_uri, where).logical_id
         api = b.apis[route.api]
-        if not route.auth:
-            route.auth = api.default_authorizer or "NONE"
         if route.auth != "NONE" and route.auth not in api.authorizers:
             raise TemplateError(f"{where}: unknown authorizer {route.auth}")
         api.routes.append(route)
         b.functions[route.function].api_events.append(route)
     if len(b.apis) > 1:
-        raise TemplateError(f"one REST API is emulated; the template has {len(b.apis)}: {', '.join(b.apis)}")
+        raise TemplateError(f"one REST API is emulated; the template has {len(b.apis)}: {', '.join(sorted(b.apis))}")
 
 
 def _report_template_wide(b: _Build, template: dict[str, Any]) -> None:
@@ -905,15 +934,11 @@ def _report_template_wide(b: _Build, template: dict[str, Any]) -> None:
     r = b.r
     if b.traced:
         b.unsupported.append(f"Tracing (X-Ray) of {', '.join(b.traced)} (no X-Ray locally)")
-    architectures = ((template.get("Globals") or {}).get("Function") or {}).get("Architectures")
-    if architectures:
-        b.unsupported.append(f"Globals.Function.Architectures {architectures} (runs on the host's CPU)")
+    for architecture, functions in b.architectures.items():
+        b.unsupported.append(f"Architectures {architecture} of {len(functions)} functions (runs on the host's CPU)")
     enabled = [(lid, res) for lid, res in r.resources.items() if r.resource_enabled(lid)]
     for lid, res in enabled:
         b.unsupported.extend(f"{lid}: {f} {res[f]}" for f in ("DeletionPolicy", "UpdateReplacePolicy") if f in res)
-    with_policies = [lid for lid, res in enabled if (res.get("Properties") or {}).get("Policies") is not None]
-    if with_policies:
-        b.unsupported.append(f"Policies of {', '.join(with_policies)} (IAM is not enforced locally)")
 
 
 def _outputs(b: _Build, template: dict[str, Any]) -> dict[str, Any]:
@@ -926,6 +951,57 @@ def _outputs(b: _Build, template: dict[str, Any]) -> dict[str, Any]:
         except TemplateError as exc:
             b.unsupported.append(f"Output {name}: {exc}")
     return outputs
+
+
+@dataclass(frozen=True)
+class DeployedTemplate:
+    """A template as CloudFormation would deploy it, and the parameter values it was read with."""
+
+    parameters: dict[str, Any]
+    template: dict[str, Any]
+    # SAM renames an AWS::Serverless::LayerVersion <Id><hash of its content>: the template's own names.
+    sam_layers: frozenset[str]
+
+
+def read_template(path: Path, parameter_overrides: Mapping[str, Any]) -> DeployedTemplate:
+    """``path`` with AWS::LanguageExtensions expanded (devstack.intrinsics), then the AWS::Serverless
+    transform (devstack.sam); cached per file version and parameters, a copy each call."""
+    stat = path.stat()
+    overrides = json.dumps(dict(parameter_overrides), sort_keys=True)
+    return copy.deepcopy(_read_template(str(path), stat.st_mtime_ns, stat.st_size, overrides))
+
+
+@functools.lru_cache(maxsize=8)  # the stack and the tests read one file twice (before and after the resources)
+def _read_template(path: str, mtime_ns: int, size: int, overrides: str) -> DeployedTemplate:
+    parsed = load_template(path)
+    params = parameter_values(parsed, json.loads(overrides))
+    try:
+        expanded = expand_language_extensions(parsed, params, PSEUDO)
+        transformed = sam_transform(expanded, params, REGION)
+    except (IntrinsicError, SamTransformError) as exc:
+        raise TemplateError(str(exc)) from exc
+    resources = expanded.get("Resources") or {}
+    layers = frozenset(lid for lid, res in resources.items() if res.get("Type") == "AWS::Serverless::LayerVersion")
+    return DeployedTemplate(params, transformed, layers)
+
+
+def _build_resources(b: _Build) -> list[str]:
+    """Every enabled resource through its type's builder; the skipped ones, each with why."""
+    r = b.r
+    skipped: list[str] = []
+    for lid, res in sorted(r.resources.items()):  # by name: the transform's order is not the template's
+        rtype = str(res.get("Type", ""))
+        if not r.resource_enabled(lid):
+            skipped.append(f"{lid} ({rtype}): Condition {res.get('Condition')} is false")
+            continue
+        builder = _BUILDERS.get(rtype)
+        if builder is None:
+            what = _NOT_ENFORCED_TYPES.get(rtype, "unknown resource type, not emulated")
+            b.unsupported.append(f"{lid} ({rtype}): {what}")
+            continue
+        raw = res.get("Properties") or {}
+        builder(b, lid, r.resolve(raw), raw)
+    return skipped
 
 
 def load_stack_model(
@@ -941,34 +1017,14 @@ def load_stack_model(
     the emulator assigned (e.g. ``{"OrdersTable.StreamArn": "arn:...", "JwtSecret": "arn:..."}``).
     """
     tpath = Path(path).resolve()
-    parsed = load_template(tpath)
-    params = parameter_values(parsed, parameter_overrides or {})
-    try:
-        template = expand_language_extensions(parsed, params, PSEUDO)
-    except IntrinsicError as exc:
-        raise TemplateError(str(exc)) from exc
-    r = Resolver(template, params, endpoint, physical_overrides or {}, tpath.parent)
-    b = _Build(r, tpath.parent)
-    sam_globals = _sam_globals(template)
-    skipped: list[str] = []
-    for lid, res in r.resources.items():
-        rtype = str(res.get("Type", ""))
-        if not r.resource_enabled(lid):
-            skipped.append(f"{lid} ({rtype}): Condition {res.get('Condition')} is false")
-            continue
-        builder = _BUILDERS.get(rtype)
-        if builder is None:
-            what = _NOT_ENFORCED_TYPES.get(rtype, "unknown resource type, not emulated")
-            b.unsupported.append(f"{lid} ({rtype}): {what}")
-            continue
-        raw = res.get("Properties") or {}
-        if rtype.startswith("AWS::Serverless::"):
-            raw = sam_globals.merge(rtype, raw, lid, res.get("IgnoreGlobals"))
-        builder(b, lid, r.resolve(raw), raw)
+    deployed = read_template(tpath, parameter_overrides or {})
+    template = deployed.template
+    r = Resolver(template, deployed.parameters, endpoint, physical_overrides or {}, tpath.parent)
+    b = _Build(r, tpath.parent, sam_layers=deployed.sam_layers)
+    skipped = _build_resources(b)
     _link_event_sources(b)
     _link_routes(b)
     _report_template_wide(b, template)
-    outputs = _outputs(b, template)
     return StackModel(
         template_path=tpath,
         root=tpath.parent,
@@ -985,5 +1041,5 @@ def load_stack_model(
         layers=b.layers,
         unsupported=b.unsupported,
         skipped=skipped,
-        outputs=outputs,
+        outputs=_outputs(b, template),
     )

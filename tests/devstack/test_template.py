@@ -120,7 +120,8 @@ def test_project_template_loads() -> None:
     assert m.api is not None and m.api.stage_name == "api"
     assert m.state_machine is not None
     assert all(f.layers for f in m.functions.values())
-    assert m.api.default_authorizer in m.api.authorizers
+    assert {r.auth for r in m.api.routes} - {"NONE"} <= set(m.api.authorizers)
+    assert any(r.auth != "NONE" for r in m.api.routes)
 
 
 def _template(tmp_path: Path, text: str) -> Path:
@@ -237,6 +238,25 @@ def test_for_each_without_the_language_extensions_transform_is_refused(tmp_path:
     # CloudFormation refuses it too; the local stack must not run a stack without those queues.
     with pytest.raises(TemplateError, match="Fn::ForEach"):
         load_stack_model(tpl)
+
+
+def test_the_model_is_built_from_what_the_sam_transform_deploys(tmp_path: Path) -> None:
+    """SAM's own expansion: a SimpleTable is a DynamoDB table, an SQS event an event source mapping of
+    SAM's defaults, a layer keeps the template's name although SAM renames its LayerVersion."""
+    tpl = _template(
+        tmp_path,
+        "Resources:\n  Simple:\n    Type: AWS::Serverless::SimpleTable\n"
+        "  Queue:\n    Type: AWS::SQS::Queue\n" + LAYERS + FUNCTION + "      Layers: [!Ref A]\n"
+        "      Environment: {Variables: {TABLE: !Ref Simple}}\n"
+        "      Events:\n        Work: {Type: SQS, Properties: {Queue: !GetAtt Queue.Arn}}\n",
+    )
+    model = load_stack_model(tpl)
+    assert model.tables["Simple"].key_schema == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert model.functions["Fn"].env["TABLE"] == f"{P}-Simple"
+    (source,) = model.functions["Fn"].sqs_events
+    assert (source.name, source.queue, source.batch_size) == ("Work", "Queue", 10)
+    assert set(model.layers) == {"A", "B"}
+    assert model.functions["Fn"].layers == [tmp_path / "a"]
 
 
 def test_an_output_that_cannot_be_resolved_is_reported(tmp_path: Path) -> None:
