@@ -51,7 +51,11 @@ def payment(
     store: FakeOrdersStore, scheduler: FakeDeliveryScheduler, order: Order, status: str, correlation_id: str = "c-pay"
 ) -> None:
     service.apply_payment_result(
-        store, scheduler, user_id=order.userId, order_id=order.id, payment_status=status, correlation_id=correlation_id
+        service.OrdersDeps(store, scheduler),
+        user_id=order.userId,
+        order_id=order.id,
+        payment_status=status,
+        correlation_id=correlation_id,
     )
 
 

@@ -7,6 +7,7 @@ DynamoDB starts throttling). Charges and refunds are counted as the processor se
 """
 
 import copy
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -65,9 +66,9 @@ class Functions:
         inbox_module = sys.modules["payments.inbox"]
         self.pay_handler = aws.handler("PayOrderFunction", monkeypatch)
         api_module = sys.modules["payments.api"]
-        self.processor = Interposed(api_module.processor)
-        monkeypatch.setattr(api_module, "processor", self.processor)
-        monkeypatch.setattr(inbox_module, "processor", self.processor)
+        self.processor = Interposed(api_module.deps.processor)
+        for module in (api_module, inbox_module):
+            monkeypatch.setattr(module, "deps", dataclasses.replace(module.deps, processor=self.processor))
 
     def pay(self, card: dict[str, Any] | None = None) -> Response:
         event = api_event(

@@ -38,20 +38,20 @@ def processor() -> FakeProcessor:
 
 
 def pay(store: FakePaymentsStore, processor: FakeProcessor, card: Card = GOOD):
-    return service.pay(store, processor, user_id=USER, order_id=ORDER, card=card, correlation_id="c")
+    return service.pay(
+        service.PaymentsDeps(store, processor), user_id=USER, order_id=ORDER, card=card, correlation_id="c"
+    )
 
 
 def cancel(store: FakePaymentsStore, processor: FakeProcessor, charge_wait: float = 0) -> bool:
     """One delivery of order-cancelled: True when consumed, False when it must be redelivered."""
     try:
         service.settle_cancelled_order(
-            store,
-            processor,
+            service.PaymentsDeps(store, processor, charge_wait=charge_wait),
             user_id=USER,
             order_id=ORDER,
             bill=Decimal("19.99"),
             correlation_id="c",
-            charge_wait=charge_wait,
         )
     except service.PaymentBeingChargedError:
         return False
@@ -217,7 +217,9 @@ def test_cancel_settles_each_status(processor, before, after):
 
 def test_paying_a_settled_or_missing_payment(store, processor):
     with pytest.raises(service.PaymentNotFoundError):
-        service.pay(store, processor, user_id="bob", order_id=ORDER, card=GOOD, correlation_id="c")
+        service.pay(
+            service.PaymentsDeps(store, processor), user_id="bob", order_id=ORDER, card=GOOD, correlation_id="c"
+        )
     assert cancel(store, processor)
     with pytest.raises(service.PaymentConflictError) as conflict:
         pay(store, processor)

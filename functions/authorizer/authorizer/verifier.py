@@ -11,6 +11,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -62,6 +63,16 @@ class KeySourceError(RuntimeError):
     """The JWKS endpoint could not be read: the authorizer, not the token, is at fault."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Expected:
+    """What a token must say besides its signature: its issuer and audience (each checked when set) and, for
+    Cognito access tokens (which carry no ``aud``), the app clients it may come from."""
+
+    issuer: str | None
+    audience: str | None
+    client_ids: Collection[str] = ()
+
+
 def extract_token(authorization: object) -> str:
     """Return the token from ``Bearer <token>`` (scheme case-insensitive) or a bare token."""
     if not isinstance(authorization, str):
@@ -93,7 +104,7 @@ def check_shape(token: str) -> None:
 def verify_hs256(token: str, key: bytes, *, issuer: str | None, audience: str | None) -> str:
     """Verify an HS256 token against ``key`` and return its ``sub``."""
     check_shape(token)
-    return _decode(token, key, "HS256", issuer=issuer, audience=audience, client_ids=())
+    return _decode(token, key, "HS256", _Expected(issuer, audience))
 
 
 def make_jwks_client(url: str) -> jwt.PyJWKClient:
@@ -147,25 +158,23 @@ def verify_rs256(
         raise KeySourceError(f"JWKS endpoint answered an invalid key set: {exc}") from exc
     if signing_key.key_type != "RSA" or signing_key.algorithm_name != "RS256":
         raise TokenRejected("signing key is not an RS256 key")
-    return _decode(token, signing_key.key, "RS256", issuer=issuer, audience=audience, client_ids=client_ids)
+    return _decode(token, signing_key.key, "RS256", _Expected(issuer, audience, client_ids))
 
 
-def _decode(
-    token: str, key: Any, algorithm: str, *, issuer: str | None, audience: str | None, client_ids: Collection[str]
-) -> str:
+def _decode(token: str, key: Any, algorithm: str, expected: _Expected) -> str:
     required = ["exp", "sub"]
-    if issuer is not None:
+    if expected.issuer is not None:
         required.append("iss")
-    if audience is not None:
+    if expected.audience is not None:
         required.append("aud")
     try:
         claims = jwt.decode(
             token,
             key,
             algorithms=[algorithm],
-            options={"require": required, "verify_aud": audience is not None},
-            issuer=issuer,
-            audience=audience,
+            options={"require": required, "verify_aud": expected.audience is not None},
+            issuer=expected.issuer,
+            audience=expected.audience,
             leeway=CLOCK_SKEW_SECONDS,  # for iat and nbf; exp is checked again below, strictly
         )
     except jwt.InvalidSignatureError:
@@ -176,8 +185,8 @@ def _decode(
         raise TokenRejected(_reason(exc)) from None
     if claims["exp"] <= clock():  # PyJWT checked it is a number, with the leeway meant for iat and nbf
         raise TokenRejected("expired")
-    if client_ids:
-        _check_access_token_client(claims, client_ids)
+    if expected.client_ids:
+        _check_access_token_client(claims, expected.client_ids)
     return _check_sub(claims.get("sub"))
 
 

@@ -10,7 +10,7 @@ from orders.models import CreateOrderRequest, OrderPage, OrderResponse
 from orders.repository import OrdersRepository
 from platform_core.api import caller_id, correlation_id, idempotency_key, json_response, make_resolver
 from platform_core.config import aws_client, require_env
-from platform_core.idempotency import reserve, run_once
+from platform_core.idempotency import KeyedRequest, reserve, run_once
 from platform_core.observability import logger, metrics
 from platform_core.problems import ProblemError, problem_doc
 
@@ -39,23 +39,17 @@ def create_order(body: Annotated[CreateOrderRequest, Body()]) -> Response[OrderR
     user_id = caller_id(app)
     cid = correlation_id(app)
     key = idempotency_key(app)
+    keyed = KeyedRequest(CREATE_SCOPE, user_id, key, body.model_dump()) if key is not None else None
 
     def operation() -> tuple[int, dict[str, Any], dict[str, str]]:
         identity = service.new_identity()
-        if key is not None:
-            identity = reserve(scope=CREATE_SCOPE, user_id=user_id, key=key, payload=body.model_dump(), values=identity)
+        if keyed is not None:
+            identity = reserve(keyed, identity)
         order = service.create_order(repo, user_id, body.bill, cid, identity)
         location = f"/{app.current_event.request_context.stage}/orders/{order.id}"
         return 201, {"data": order.model_dump()}, {"Location": location}
 
-    status, payload, headers = run_once(
-        scope=CREATE_SCOPE,
-        user_id=user_id,
-        key=key,
-        payload=body.model_dump(),
-        operation=operation,
-        lambda_context=app.lambda_context,
-    )
+    status, payload, headers = run_once(keyed, operation, app.lambda_context)
     return json_response(status, payload, headers)
 
 

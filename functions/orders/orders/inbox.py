@@ -7,15 +7,16 @@ from platform_core.config import aws_client, require_env
 from platform_core.events import PaymentProcessedEvent
 from platform_core.inbox import Route, make_inbox
 
-repo = OrdersRepository(aws_client("dynamodb"), require_env("ORDERS_TABLE_NAME"))
-scheduler = StepFunctionsDeliveryScheduler(aws_client("stepfunctions"), require_env("DELIVERY_STATE_MACHINE_ARN"))
+deps = service.OrdersDeps(
+    OrdersRepository(aws_client("dynamodb"), require_env("ORDERS_TABLE_NAME")),
+    StepFunctionsDeliveryScheduler(aws_client("stepfunctions"), require_env("DELIVERY_STATE_MACHINE_ARN")),
+)
 
 
 def on_payment_processed(event: PaymentProcessedEvent) -> None:
     data = event["data"]
     service.apply_payment_result(
-        repo,
-        scheduler,
+        deps,
         user_id=data["userId"],
         order_id=data["orderId"],
         payment_status=data["status"],

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from orders.domain import TRANSITIONS, OrderStatus
 from orders.models import OrderRecord
 from platform_core.clock import as_utc_iso
-from platform_core.dynamo import Table, TransitionRejectedError
+from platform_core.dynamo import Table, Transition, TransitionRejectedError
 
 
 class OrderRejectedError(Exception):
@@ -80,13 +80,12 @@ class OrdersRepository:
 
     def move(self, user_id: str, order_id: str, target: OrderStatus, *, now: str, correlation_id: str) -> OrderRecord:
         try:
-            item = self.table.transition(
-                user_id,
-                order_id,
+            change = Transition(
                 to_status=target.value,
-                allowed_from=(s.value for s in TRANSITIONS[target]),
+                allowed_from=[s.value for s in TRANSITIONS[target]],
                 fields={"updatedAt": now, "correlationId": correlation_id},
             )
+            item = self.table.transition(user_id, order_id, change)
         except TransitionRejectedError as rejected:
             current = rejected.current
             raise OrderRejectedError(to_record(current) if current else None) from rejected

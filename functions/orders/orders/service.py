@@ -1,5 +1,6 @@
 """Order use cases as plain functions: no HTTP, no boto3 - the repository and scheduler are passed in."""
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
@@ -23,6 +24,14 @@ class OrderConflictError(Exception):
 
 class DeliveryScheduler(Protocol):
     def schedule(self, user_id: str, order_id: str, correlation_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class OrdersDeps:
+    """What a payment result works with: the orders table and the delivery it schedules."""
+
+    store: OrdersStore
+    scheduler: DeliveryScheduler
 
 
 def new_identity() -> dict[str, str]:
@@ -90,13 +99,7 @@ def cancel_order(repo: OrdersStore, user_id: str, order_id: str, correlation_id:
 
 
 def apply_payment_result(
-    repo: OrdersStore,
-    scheduler: DeliveryScheduler,
-    *,
-    user_id: str,
-    order_id: str,
-    payment_status: str,
-    correlation_id: str,
+    deps: OrdersDeps, *, user_id: str, order_id: str, payment_status: str, correlation_id: str
 ) -> None:
     """payment paid -> order confirmed and delivery scheduled; declined -> order declined.
 
@@ -109,7 +112,7 @@ def apply_payment_result(
         return
     target = ORDER_AFTER_PAYMENT[payment_status]
     try:
-        current = repo.move(user_id, order_id, target, now=utc_now_iso(), correlation_id=correlation_id).status
+        current = deps.store.move(user_id, order_id, target, now=utc_now_iso(), correlation_id=correlation_id).status
         count("OrdersConfirmed" if target == OrderStatus.CONFIRMED else "OrdersDeclined")
         logger.info("order updated by payment", extra={"order_id": order_id, "status": target.value})
     except OrderRejectedError as rejected:
@@ -122,4 +125,4 @@ def apply_payment_result(
             extra={"order_id": order_id, "status": current.value, "payment_status": payment_status},
         )
     if target == OrderStatus.CONFIRMED and current == OrderStatus.CONFIRMED:
-        scheduler.schedule(user_id, order_id, correlation_id)
+        deps.scheduler.schedule(user_id, order_id, correlation_id)

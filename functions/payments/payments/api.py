@@ -20,14 +20,14 @@ from platform_core.api import (
     make_resolver,
 )
 from platform_core.config import aws_client, require_env
-from platform_core.idempotency import run_once
+from platform_core.idempotency import KeyedRequest, run_once
 from platform_core.observability import logger, metrics
 from platform_core.problems import PROBLEM_JSON, ProblemError, problem_body, problem_doc
 
 app = make_resolver(logger)
 dynamodb = aws_client("dynamodb")
 repo = PaymentsRepository(dynamodb, require_env("PAYMENTS_TABLE_NAME"))
-processor = sandbox_processor(dynamodb)
+deps = service.PaymentsDeps(repo, sandbox_processor(dynamodb))
 
 OrderId = Annotated[str, Path(min_length=1, max_length=64, description="The order the payment is for.")]
 
@@ -87,7 +87,7 @@ def pay(orderId: OrderId, body: Annotated[PayRequest, Body()]) -> Response[Payme
 
     def operation() -> tuple[int, dict[str, Any], dict[str, str]]:
         try:
-            payment = service.pay(repo, processor, user_id=user_id, order_id=orderId, card=card, correlation_id=cid)
+            payment = service.pay(deps, user_id=user_id, order_id=orderId, card=card, correlation_id=cid)
         except service.PaymentDeclinedError as declined:
             detail = f"The card was declined: {declined.payment.declineReason}."
             return 402, problem_body(402, detail, payment=declined.payment.model_dump(mode="json")), {}
@@ -95,22 +95,19 @@ def pay(orderId: OrderId, body: Annotated[PayRequest, Body()]) -> Response[Payme
 
     key = idempotency_key(app)
     try:
-        fingerprint = card_fingerprint(card) if key else None
+        # "The same request": the whole card, as a keyed hash (never the number or the CVV).
+        keyed = (
+            KeyedRequest(("pay", orderId), user_id, key, {"orderId": orderId, "card": card_fingerprint(card)})
+            if key is not None
+            else None
+        )
     except FingerprintKeyUnavailableError:
         logger.warning("the card fingerprint key could not be read")
         raise ProblemError(
             503, "The service is unavailable; retry shortly.", headers={"Retry-After": RETRY_AFTER_SECONDS}
         ) from None
     try:
-        status, payload, headers = run_once(
-            scope=("pay", orderId),
-            user_id=user_id,
-            key=key,
-            # "The same request": the whole card, as a keyed hash (never the number or the CVV).
-            payload={"orderId": orderId, "card": fingerprint},
-            operation=operation,
-            lambda_context=app.lambda_context,
-        )
+        status, payload, headers = run_once(keyed, operation, app.lambda_context)
     except service.PaymentNotFoundError:
         raise ProblemError(404, "No payment for that order.") from None
     except service.PaymentConflictError as conflict:

@@ -9,7 +9,7 @@ from platform_core.inbox import Route, make_inbox
 
 dynamodb = aws_client("dynamodb")
 repo = PaymentsRepository(dynamodb, require_env("PAYMENTS_TABLE_NAME"))
-processor = sandbox_processor(dynamodb)
+deps = service.PaymentsDeps(repo, sandbox_processor(dynamodb))
 
 
 def on_payment_create(event: PaymentCreateEvent) -> None:
@@ -26,8 +26,7 @@ def on_payment_create(event: PaymentCreateEvent) -> None:
 def on_order_cancelled(event: OrderCancelledEvent) -> None:
     data = event["data"]
     service.settle_cancelled_order(
-        repo,
-        processor,
+        deps,
         user_id=data["userId"],
         order_id=data["orderId"],
         bill=data["bill"],

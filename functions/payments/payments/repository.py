@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from payments.domain import PaymentStatus, sources
 from payments.models import CardSummary, PaymentRecord
 from platform_core.clock import as_utc_iso
-from platform_core.dynamo import Table, TransitionRejectedError
+from platform_core.dynamo import Table, Transition, TransitionRejectedError
 
 
 class PaymentRejectedError(Exception):
@@ -103,14 +103,13 @@ class PaymentsRepository:
 
     def move(self, user_id: str, order_id: str, change: Move) -> PaymentRecord:
         try:
-            item = self.table.transition(
-                user_id,
-                order_id,
+            transition = Transition(
                 to_status=change.target.value,
-                allowed_from=(s.value for s in change.sources()),
+                allowed_from=[s.value for s in change.sources()],
                 fields=change.fields(),
-                expected={"claimId": change.claim_id} if change.claim_id is not None else None,
+                expected={"claimId": change.claim_id} if change.claim_id is not None else {},
             )
+            item = self.table.transition(user_id, order_id, transition)
         except TransitionRejectedError as rejected:
             current = rejected.current
             raise PaymentRejectedError(to_record(current) if current else None) from rejected

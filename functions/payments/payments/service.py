@@ -1,4 +1,4 @@
-"""Payment use cases as plain functions: the store and the card processor are passed in.
+"""Payment use cases as plain functions: the store and the card processor are passed in (PaymentsDeps).
 
 Paying claims the payment first (`pending -> processing`, a conditional write), then charges the
 card, then records the result (`processing -> paid/declined`, conditional on the same claim). Only
@@ -9,6 +9,7 @@ the processor for the claim's charge by its idempotency key: on the next pay, or
 
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -28,10 +29,19 @@ CLAIM_LEASE = timedelta(seconds=30)
 
 CANCEL_MEETS_CHARGE = "order cancelled while its card is being charged"
 CANCEL_WAITS_FOR_CHARGE = "the card is still being charged: the order-cancelled message is retried"
-# How long a cancel waits here for a charge in flight before leaving it to SQS's redelivery: a charge
-# takes a moment; a batch of 10 such messages still ends well within the consumer's Timeout.
-CHARGE_WAIT_SECONDS = 0.8
+CHARGE_WAIT_SECONDS = 0.8  # PaymentsDeps.charge_wait
 CHARGE_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class PaymentsDeps:
+    """What the use cases that touch a card work with: the payments table, the card processor, and how long a
+    cancel waits here for a charge in flight before leaving it to SQS's redelivery (a charge takes a moment;
+    a batch of 10 such messages still ends well within the consumer's Timeout)."""
+
+    store: PaymentsStore
+    processor: CardProcessor
+    charge_wait: float = CHARGE_WAIT_SECONDS
 
 
 class PaymentNotFoundError(Exception):
@@ -68,23 +78,14 @@ def list_payments(
     return [r.public() for r in records], token
 
 
-def pay(
-    repo: PaymentsStore,
-    processor: CardProcessor,
-    *,
-    user_id: str,
-    order_id: str,
-    card: Card,
-    correlation_id: str,
-) -> Payment:
+def pay(deps: PaymentsDeps, *, user_id: str, order_id: str, card: Card, correlation_id: str) -> Payment:
     """pending -> processing (the claim) -> paid or declined; any other status is a conflict."""
+    repo = deps.store
     record = repo.get(user_id, order_id, consistent=True)  # the amount to charge lives here
     if record is None:
         raise PaymentNotFoundError(order_id)
     if record.status == PaymentStatus.PROCESSING:
-        record, settled_here = settle_claim(
-            repo, processor, record, order_cancelled=False, correlation_id=correlation_id
-        )
+        record, settled_here = settle_claim(deps, record, order_cancelled=False, correlation_id=correlation_id)
         if settled_here and record.status != PaymentStatus.PENDING:
             return _outcome(record)  # the earlier attempt's charge, as the processor recorded it
     if record.status != PaymentStatus.PENDING:
@@ -97,7 +98,7 @@ def pay(
         )
     except PaymentRejectedError as rejected:
         raise _not_found_or_conflict(order_id, rejected.current) from None
-    result = processor.charge(idempotency_key=charge_key(order_id), amount=claimed.bill, card=card)
+    result = deps.processor.charge(idempotency_key=charge_key(order_id), amount=claimed.bill, card=card)
     return _record_charge(repo, claimed, result, correlation_id)
 
 
@@ -136,19 +137,14 @@ def claim_expired(record: PaymentRecord, now: datetime | None = None) -> bool:
 
 
 def settle_claim(
-    repo: PaymentsStore,
-    processor: CardProcessor,
-    record: PaymentRecord,
-    *,
-    order_cancelled: bool,
-    correlation_id: str,
+    deps: PaymentsDeps, record: PaymentRecord, *, order_cancelled: bool, correlation_id: str
 ) -> tuple[PaymentRecord, bool]:
     """A processing payment: if its charger is gone, ask the processor what became of the claim's
     charge and record it (cancelled: refunded / declined / voided; else paid / declined / pending
     again). Returns the payment as it is now, and whether this call settled it."""
     if not claim_expired(record):
         raise PaymentBeingChargedError(record.public())
-    found = processor.find_charge(idempotency_key=charge_key(record.orderId))
+    found = deps.processor.find_charge(idempotency_key=charge_key(record.orderId))
     if found is None:
         target = PaymentStatus.VOIDED if order_cancelled else PaymentStatus.PENDING
     elif found.approved:
@@ -163,7 +159,7 @@ def settle_claim(
             claim_id=record.claimId or "",
             decline_reason=found.decline_reason if found else None,
         )
-        settled = repo.move(record.userId, record.orderId, change)
+        settled = deps.store.move(record.userId, record.orderId, change)
     except PaymentRejectedError as rejected:
         if rejected.current is None:
             raise PaymentNotFoundError(record.orderId) from None
@@ -203,26 +199,17 @@ def _new_record(
 
 
 def settle_cancelled_order(
-    repo: PaymentsStore,
-    processor: CardProcessor,
-    *,
-    user_id: str,
-    order_id: str,
-    bill: Decimal,
-    correlation_id: str,
-    charge_wait: float = CHARGE_WAIT_SECONDS,
+    deps: PaymentsDeps, *, user_id: str, order_id: str, bill: Decimal, correlation_id: str
 ) -> None:
     """order-cancelled-event: pending -> voided, paid -> refunded; no payment yet -> a voided one
     (so the late payment-create-event finds it and changes nothing). A payment being charged is waited
-    for, `charge_wait` seconds here (a charge takes a moment), then by failing the message so SQS
+    for, `deps.charge_wait` seconds here (a charge takes a moment), then by failing the message so SQS
     redelivers it later (PaymentBeingChargedError); one whose charger died is settled."""
-    deadline = time.monotonic() + charge_wait
+    deadline = time.monotonic() + deps.charge_wait
     rounds, met_charge = 0, False
     while rounds < _CANCEL_ROUNDS:
         try:
-            if _cancel_round(
-                repo, processor, user_id=user_id, order_id=order_id, bill=bill, correlation_id=correlation_id
-            ):
+            if _cancel_round(deps, user_id=user_id, order_id=order_id, bill=bill, correlation_id=correlation_id):
                 return
             rounds += 1
         except PaymentBeingChargedError:
@@ -236,10 +223,9 @@ def settle_cancelled_order(
     raise RuntimeError(f"payment of order {order_id} kept changing while being cancelled")
 
 
-def _cancel_round(
-    repo: PaymentsStore, processor: CardProcessor, *, user_id: str, order_id: str, bill: Decimal, correlation_id: str
-) -> bool:
+def _cancel_round(deps: PaymentsDeps, *, user_id: str, order_id: str, bill: Decimal, correlation_id: str) -> bool:
     """One look at the payment: True when the cancel is settled, False to look again."""
+    repo = deps.store
     try:
         repo.move(user_id, order_id, Move(PaymentStatus.VOIDED, utc_now_iso(), correlation_id))
         count("PaymentsVoided")
@@ -253,9 +239,7 @@ def _cancel_round(
             return True
         return False  # it was created meanwhile: settle it as it is now
     if current.status == PaymentStatus.PROCESSING:
-        current, settled_here = settle_claim(
-            repo, processor, current, order_cancelled=True, correlation_id=correlation_id
-        )
+        current, settled_here = settle_claim(deps, current, order_cancelled=True, correlation_id=correlation_id)
         if settled_here and current.status == PaymentStatus.REFUNDED:
             count("PaymentsRefunded")
     if current.status in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
@@ -268,6 +252,8 @@ def _cancel_round(
         count("PaymentsRefunded")
     if current.status == PaymentStatus.REFUNDED:
         # Repeated on a redelivery so a failed provider call is retried; the refund's key makes it once.
-        processor.refund(idempotency_key=refund_key(order_id), charge_key=charge_key(order_id), amount=current.bill)
+        deps.processor.refund(
+            idempotency_key=refund_key(order_id), charge_key=charge_key(order_id), amount=current.bill
+        )
         logger.info("payment refunded", extra={"order_id": order_id})
     return True

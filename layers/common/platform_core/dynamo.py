@@ -9,7 +9,8 @@ messages are settled by DynamoDB, and a failed condition hands back the current 
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -24,6 +25,17 @@ def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A conditional status change: to `to_status` only from one of `allowed_from` (and only while each
+    `expected` attribute has that value), writing `fields` with it."""
+
+    to_status: str
+    allowed_from: Collection[str]
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    expected: Mapping[str, Any] = field(default_factory=dict)
 
 
 class TransitionRejectedError(Exception):
@@ -88,31 +100,21 @@ class Table:
         token = encode_page_token(last[self.sort_key]["S"]) if last else None
         return items, token
 
-    def transition(
-        self,
-        user_id: str,
-        item_id: str,
-        *,
-        to_status: str,
-        allowed_from: Iterable[str],
-        fields: Mapping[str, Any],
-        expected: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Move the item to `to_status` only if its status is one of `allowed_from` (and each `expected`
-        attribute has that value); returns the new item."""
-        sources = sorted(allowed_from)
+    def transition(self, user_id: str, item_id: str, change: Transition) -> dict[str, Any]:
+        """Make the change if the item's status allows it; returns the new item."""
+        sources = sorted(change.allowed_from)
         if not sources:
-            raise ValueError(f"no status may move to {to_status}")
-        values: dict[str, Any] = {":to": to_status, **{f":from{i}": s for i, s in enumerate(sources)}}
+            raise ValueError(f"no status may move to {change.to_status}")
+        values: dict[str, Any] = {":to": change.to_status, **{f":from{i}": s for i, s in enumerate(sources)}}
         names = {"#status": "status"}
         assignments = ["#status = :to"]
-        for i, (name, value) in enumerate(fields.items()):
+        for i, (name, value) in enumerate(change.fields.items()):
             names[f"#f{i}"] = name
             values[f":f{i}"] = value
             assignments.append(f"#f{i} = :f{i}")
         sources_list = ", ".join(f":from{i}" for i in range(len(sources)))
         condition = f"attribute_exists(userId) AND #status IN ({sources_list})"
-        for i, (name, value) in enumerate((expected or {}).items()):
+        for i, (name, value) in enumerate(change.expected.items()):
             names[f"#e{i}"] = name
             values[f":e{i}"] = value
             condition += f" AND #e{i} = :e{i}"

@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from platform_core.config import aws_client, require_env
@@ -22,6 +23,17 @@ from platform_core.problems import ProblemError
 KEY_LIFETIME_SECONDS = 24 * 60 * 60
 
 Outcome = tuple[int, dict[str, Any], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class KeyedRequest:
+    """A request sent with an Idempotency-Key: the route it is for (`scope`), its user, the key, and the
+    payload a repeat must match to be answered from the first one."""
+
+    scope: tuple[str, ...]
+    user_id: str
+    key: str
+    payload: Any
 
 
 @functools.cache
@@ -55,17 +67,10 @@ def record_key(scope: tuple[str, ...], user_id: str, key: str) -> str:
     return json.dumps([*scope, user_id, key], ensure_ascii=True, separators=(",", ":"))
 
 
-def run_once(
-    *,
-    scope: tuple[str, ...],
-    user_id: str,
-    key: str | None,
-    payload: Any,
-    operation: Callable[[], Outcome],
-    lambda_context: Any,
-) -> Outcome:
-    """Run `operation`, or replay its stored outcome when this user sent this key before."""
-    if key is None:
+def run_once(request: KeyedRequest | None, operation: Callable[[], Outcome], lambda_context: Any) -> Outcome:
+    """Run `operation`, or replay its stored outcome when this user sent this key before (None: the request
+    has no Idempotency-Key, so it just runs)."""
+    if request is None:
         return operation()
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
@@ -78,7 +83,11 @@ def run_once(
         config.register_lambda_context(lambda_context)
     try:
         stored = replay(
-            request={"key": record_key(scope, user_id, key), "payload": to_plain(payload)}, operation=operation
+            request={
+                "key": record_key(request.scope, request.user_id, request.key),
+                "payload": to_plain(request.payload),
+            },
+            operation=operation,
         )
     except IdempotencyValidationError as exc:
         raise ProblemError(409, "This Idempotency-Key was used with a different request body.") from exc
@@ -98,7 +107,7 @@ def _reservations() -> tuple[Any, str]:
     return aws_client("dynamodb"), require_env("IDEMPOTENCY_TABLE_NAME")
 
 
-def reserve(*, scope: tuple[str, ...], user_id: str, key: str, payload: Any, values: dict[str, str]) -> dict[str, str]:
+def reserve(request: KeyedRequest, values: dict[str, str]) -> dict[str, str]:
     """The values the first request with this key reserved (these, if it is the first).
 
     Powertools replays a finished request, but an attempt that dies after its effect and before its
@@ -107,8 +116,10 @@ def reserve(*, scope: tuple[str, ...], user_id: str, key: str, payload: Any, val
     here makes the same effect again, which a conditional write then finds already done.
     """
     client, table = _reservations()
-    digest = hashlib.sha256(record_key(("reservation", *scope), user_id, key).encode()).hexdigest()
-    body = hashlib.sha256(json.dumps(to_plain(payload), sort_keys=True, default=str).encode()).hexdigest()
+    digest = hashlib.sha256(
+        record_key(("reservation", *request.scope), request.user_id, request.key).encode()
+    ).hexdigest()
+    body = hashlib.sha256(json.dumps(to_plain(request.payload), sort_keys=True, default=str).encode()).hexdigest()
     item = {
         "id": f"reservation#{digest}",
         "expiration": int(time.time()) + KEY_LIFETIME_SECONDS,
