@@ -56,18 +56,20 @@ def main(argv: list[str] | None = None) -> int:
 
     stack_sections = [s for s in STACK_SECTIONS if s in only]
     if stack_sections:
-        from devstack.stack import LocalStack
+        from devstack.stack import LocalStack, StackOptions
 
         progress("starting the local stack (DeliveryDelaySeconds=0)")
         with (
             tempfile.TemporaryDirectory(prefix="bench-logs-") as logs,
             LocalStack(
                 cfg.template,
-                port=0,
-                parameter_overrides={"DeliveryDelaySeconds": 0},
-                echo=lambda _line: None,
-                watch=False,  # others may edit code meanwhile: no worker restarts in the middle of a figure
-                logs_dir=logs,
+                StackOptions(
+                    port=0,
+                    parameter_overrides={"DeliveryDelaySeconds": 0},
+                    echo=lambda _line: None,
+                    watch=False,  # others may edit code meanwhile: no worker restarts in the middle of a figure
+                    logs_dir=logs,
+                ),
             ) as stack,
         ):
             ctx = Ctx(stack)

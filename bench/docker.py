@@ -46,16 +46,18 @@ def _latencies(ctx: Ctx, n_get: int, n_post: int) -> dict[str, list[float]]:
 
 
 def _run_stack(cfg: Config, logs: Path, docker: Any, measure: Callable[[Ctx], Any]) -> Any:
-    from devstack.stack import LocalStack
+    from devstack.stack import LocalStack, StackOptions
 
     with LocalStack(
         cfg.template,
-        port=0,
-        parameter_overrides={"DeliveryDelaySeconds": 0},
-        echo=lambda _line: None,
-        watch=False,
-        logs_dir=logs,
-        docker=docker,
+        StackOptions(
+            port=0,
+            parameter_overrides={"DeliveryDelaySeconds": 0},
+            echo=lambda _line: None,
+            watch=False,
+            logs_dir=logs,
+            docker=docker,
+        ),
     ) as stack:
         return measure(Ctx(stack))
 

@@ -30,7 +30,7 @@ def _overrides(items: list[str]) -> dict[str, str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from devstack.stack import LocalStack
+    from devstack.stack import LocalStack, StackOptions
 
     template = Path(args.template)
     state_dir = template.resolve().parent / ".devstack"
@@ -46,15 +46,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"run-docker: {exc}", file=sys.stderr)
             return 2
     stack = LocalStack(
-        template=template,
-        port=args.port,
-        parameter_overrides=_overrides(args.parameter_overrides),
-        endpoint_file=state_dir / "endpoint.json",
-        max_concurrency=args.max_concurrency,
-        aws_port=args.aws_port,
-        report_path=state_dir / "not-emulated.txt",
-        logs_dir=logs_dir,
-        docker=docker,
+        template,
+        StackOptions(
+            port=args.port,
+            parameter_overrides=_overrides(args.parameter_overrides),
+            endpoint_file=state_dir / "endpoint.json",
+            max_concurrency=args.max_concurrency,
+            aws_port=args.aws_port,
+            report_path=state_dir / "not-emulated.txt",
+            logs_dir=logs_dir,
+            docker=docker,
+        ),
     )
     stop = threading.Event()
 

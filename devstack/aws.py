@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -57,15 +57,25 @@ def free_port() -> int:
 
 @dataclass
 class Fault:
+    """An AWS error moto answers for ``service``/``operation`` (None: every operation), ``times`` times or for
+    ``seconds`` after it is injected (neither: until cleared). Requests of the stack's own pollers are spared
+    unless ``include_internal``."""
+
     service: str
-    operation: str | None
-    status: int
-    code: str
-    message: str
-    remaining: int | None
-    until: float | None
-    include_internal: bool
-    hits: int = 0
+    operation: str | None = None
+    status: int = 500
+    code: str = "InternalError"
+    message: str = "Injected fault"
+    times: int | None = None
+    seconds: float | None = None
+    include_internal: bool = False
+    hits: int = field(default=0, init=False)
+    remaining: int | None = field(default=None, init=False)
+    until: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.service = _norm_service(self.service)
+        self.remaining = self.times
 
     def matches(self, service: str, operation: str, internal: bool) -> bool:
         if internal and not self.include_internal:
@@ -85,30 +95,10 @@ class FaultInjector:
         self._lock = threading.Lock()
         self.chaos: Chaos | None = None  # rate-based faults (devstack.chaos), after the chosen ones
 
-    def inject(
-        self,
-        service: str,
-        operation: str | None = None,
-        *,
-        status: int = 500,
-        code: str = "InternalError",
-        message: str = "Injected fault",
-        times: int | None = None,
-        seconds: float | None = None,
-        include_internal: bool = False,
-    ) -> Fault:
-        """Fail ``service``/``operation`` (None = every operation) ``times`` times or for ``seconds``
-        (neither: until cleared). Requests of the stack's own pollers are spared unless ``include_internal``."""
-        fault = Fault(
-            service=_norm_service(service),
-            operation=operation,
-            status=status,
-            code=code,
-            message=message,
-            remaining=times,
-            until=time.monotonic() + seconds if seconds is not None else None,
-            include_internal=include_internal,
-        )
+    def inject(self, fault: Fault) -> Fault:
+        """Answer the requests ``fault`` names with its error from now on; returns it (its ``hits`` count)."""
+        if fault.seconds is not None:
+            fault.until = time.monotonic() + fault.seconds
         with self._lock:
             self._faults.append(fault)
         return fault

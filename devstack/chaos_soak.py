@@ -90,7 +90,7 @@ def settle(stack: Any, timeout: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from devstack.stack import LocalStack
+    from devstack.stack import LocalStack, StackOptions
 
     config = ChaosConfig(
         seed=args.seed,
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     )
     started = time.monotonic()
     with LocalStack(
-        args.template, port=0, parameter_overrides=STACK_OVERRIDES, echo=lambda line: None, watch=False
+        args.template, StackOptions(port=0, parameter_overrides=STACK_OVERRIDES, echo=lambda line: None, watch=False)
     ) as stack:
         print(
             f"chaos: {args.orders} orders, {args.clients} clients; faults: {config.aws_rate:.0%} of AWS calls "
@@ -112,9 +112,8 @@ def run(args: argparse.Namespace) -> int:
         chaos = attach(stack, config)
         chaos.start()
         try:
-            orders, stats, elapsed = soak.drive(
-                stack.base_url, stack.token, args.orders, args.clients, args.timeout, settle_each=False
-            )
+            run = soak.Run(stack.base_url, stack.token, args.orders, args.clients, args.timeout)
+            orders, stats, elapsed = soak.drive(run, settle_each=False)
         finally:
             chaos.stop()
         print("faults stopped; waiting until nothing is in flight", flush=True)

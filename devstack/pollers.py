@@ -22,6 +22,17 @@ Invoke = Callable[[str, Any], InvokeResult]
 Record = Callable[[str, str, float, str, str], None]
 
 
+@dataclass(frozen=True)
+class Wiring:
+    """What every poller of a stack is plugged into: the AWS endpoint it reads, how it invokes a function,
+    where it records an invocation, and the stack's stop signal."""
+
+    endpoint: str
+    invoke: Invoke
+    record: Record
+    stop: threading.Event
+
+
 def _correlation_from_body(body: str) -> str:
     try:
         doc = json.loads(body)
@@ -126,21 +137,11 @@ def _stopped_after_error(poller: SqsPoller | StreamPoller, exc: Exception) -> bo
 
 
 class SqsPoller(threading.Thread):
-    def __init__(
-        self,
-        fn: FunctionModel,
-        source: SqsEventSource,
-        queue: QueueModel,
-        *,
-        endpoint: str,
-        invoke: Invoke,
-        record: Record,
-        stop: threading.Event,
-    ) -> None:
+    def __init__(self, fn: FunctionModel, source: SqsEventSource, queue: QueueModel, wiring: Wiring) -> None:
         super().__init__(daemon=True, name=f"sqs-{queue.logical_id}-{fn.logical_id}")
         self.fn, self.source, self.queue = fn, source, queue
-        self.client = make_client("sqs", endpoint, internal=True)
-        self.invoke, self.record, self.stop = invoke, record, stop
+        self.client = make_client("sqs", wiring.endpoint, internal=True)
+        self.invoke, self.record, self.stop = wiring.invoke, wiring.record, wiring.stop
         self.trigger = f"sqs {queue.logical_id}"
 
     def run(self) -> None:
@@ -200,24 +201,14 @@ class _Shard:
 
 
 class StreamPoller(threading.Thread):
-    def __init__(
-        self,
-        fn: FunctionModel,
-        source: StreamEventSource,
-        table: TableModel,
-        *,
-        endpoint: str,
-        invoke: Invoke,
-        record: Record,
-        stop: threading.Event,
-        poll_interval: float = 0.01,  # each stream hop of the event chain waits up to this long
-    ) -> None:
+    poll_interval = 0.01  # each stream hop of the event chain waits up to this long
+
+    def __init__(self, fn: FunctionModel, source: StreamEventSource, table: TableModel, wiring: Wiring) -> None:
         super().__init__(daemon=True, name=f"stream-{table.logical_id}-{fn.logical_id}")
         self.fn, self.source, self.table = fn, source, table
-        self.streams = make_client("dynamodbstreams", endpoint, internal=True)
-        self.endpoint = endpoint
-        self.invoke, self.record, self.stop = invoke, record, stop
-        self.poll_interval = poll_interval
+        self.streams = make_client("dynamodbstreams", wiring.endpoint, internal=True)
+        self.endpoint = wiring.endpoint
+        self.invoke, self.record, self.stop = wiring.invoke, wiring.record, wiring.stop
         self.trigger = f"stream {table.logical_id}"
         self.shards: dict[str, _Shard] = {}
         self.closed_shards: set[str] = set()

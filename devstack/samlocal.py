@@ -35,6 +35,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -178,21 +179,20 @@ class SamProcess:
         self._log.close()
 
 
+@dataclass(frozen=True)
+class Build:
+    """The functions built for Docker: the template SAM CLI runs, and the image their containers start from."""
+
+    template: Path
+    image: str
+
+
 class DockerRuntime:
     """The functions of a :class:`~devstack.stack.LocalStack` in the Lambda runtime, through SAM CLI."""
 
-    def __init__(
-        self,
-        built_template: Path,
-        image: str,
-        bridge: str,
-        logs_dir: Path,
-        *,
-        echo: Echo,
-        serve_api: bool = True,
-    ) -> None:
-        self.built_template = built_template
-        self.image = image
+    def __init__(self, build: Build, bridge: str, logs_dir: Path, *, echo: Echo, serve_api: bool = True) -> None:
+        self.built_template = build.template
+        self.image = build.image
         self.bridge = bridge
         self.logs_dir = logs_dir
         self.echo = echo
@@ -628,14 +628,14 @@ def _sam_answer(status: int, content: bytes) -> str:
     return _SAM_ANSWERS.get(key, "")
 
 
-def bake_layers(built_template: Path, base_image: str, echo: Echo) -> tuple[Path, str]:
+def bake_layers(built_template: Path, base_image: str, echo: Echo) -> Build:
     """The built layers copied into the invoke image (``/opt``), and a template whose functions name none.
 
     SAM CLI rebuilds its image for every container it creates when a function has a layer defined in
     the template (``LambdaImage.build``: ``is_defined_within_template``), which costs seconds per
     ``sam local invoke`` and per warm container. Lambda unpacks a layer into ``/opt``; an image with the
     same files there gives the functions the same file system, and is built once per layer content.
-    Returns (template to run, image); unchanged when the functions do not all share the same layers.
+    Unchanged (the built template, the base image) when the functions do not all share the same layers.
     """
     import hashlib
 
@@ -654,7 +654,7 @@ def bake_layers(built_template: Path, base_image: str, echo: Echo) -> tuple[Path
     layer_sets = {json.dumps(layers) for layers in per_function.values()}
     refs = per_function[next(iter(per_function))] if per_function else []
     if len(layer_sets) != 1 or not refs or not all(isinstance(r, dict) and "Ref" in r for r in refs):
-        return built_template, base_image
+        return Build(built_template, base_image)
     dirs = [built_template.parent / resources[r["Ref"]]["Properties"]["ContentUri"] for r in refs]
     digest = hashlib.sha256(base_image.encode())
     for d in dirs:
@@ -685,7 +685,7 @@ def bake_layers(built_template: Path, base_image: str, echo: Echo) -> tuple[Path
         r["Properties"].pop("Layers", None)
     out = built_template.with_name("template.docker.yaml")
     out.write_text(yaml.safe_dump(data, sort_keys=False))
-    return out, tag
+    return Build(out, tag)
 
 
 def _remove_older_images(prefix: str, keep: str) -> None:
@@ -711,5 +711,4 @@ def prepare_runtime(template: Path, logs_dir: Path, echo: Echo, serve_api: bool 
 
     bridge, image = docker.prepare(echo)
     built = sam_build(template, docker.docker_arch(), echo)
-    to_run, with_layers = bake_layers(built, image, echo)
-    return DockerRuntime(to_run, with_layers, bridge, logs_dir, echo=echo, serve_api=serve_api)
+    return DockerRuntime(bake_layers(built, image, echo), bridge, logs_dir, echo=echo, serve_api=serve_api)

@@ -235,34 +235,30 @@ CANCEL_WAITS_FOR_CHARGE = "the card is still being charged: the order-cancelled 
 CLAIM_SETTLED = "settled a claim its charger left behind"
 
 
-def soak(
-    base_url: str,
-    token_for: Callable[[str], str],
-    n_orders: int,
-    clients: int,
-    settle_timeout: float,
-    *,
-    inspect: Inspector | None = None,
-) -> int:
+@dataclass(frozen=True)
+class Run:
+    """What a soak drives: the API at ``base_url`` with each user's token from ``token_for``, ``orders`` orders
+    by ``clients`` concurrent clients, each order given ``settle_timeout`` seconds to settle."""
+
+    base_url: str
+    token_for: Callable[[str], str]
+    orders: int
+    clients: int
+    settle_timeout: float
+
+
+def soak(run: Run, *, inspect: Inspector | None = None) -> int:
     """Drive the orders; `inspect` (local stack only) returns (payments, card sandbox ledger) afterwards."""
-    orders, stats, elapsed = drive(base_url, token_for, n_orders, clients, settle_timeout)
-    return report(orders, stats, clients, elapsed, inspect)
+    orders, stats, elapsed = drive(run)
+    return report(orders, stats, run.clients, elapsed, inspect)
 
 
-def drive(
-    base_url: str,
-    token_for: Callable[[str], str],
-    n_orders: int,
-    clients: int,
-    settle_timeout: float,
-    *,
-    settle_each: bool = True,
-) -> tuple[list[Order], Stats, float]:
+def drive(run: Run, *, settle_each: bool = True) -> tuple[list[Order], Stats, float]:
     """Run the mix; with ``settle_each``, then wait (through the API) until every order settled."""
     stats = Stats()
     rng = random.Random(20261125)  # the same mix every run
-    users = [f"soak-{uuid.uuid4().hex[:6]}-{i}" for i in range(clients)]
-    orders = [Order(rng.choice(list(PLANS)), users[i % clients]) for i in range(n_orders)]
+    users = [f"soak-{uuid.uuid4().hex[:6]}-{i}" for i in range(run.clients)]
+    orders = [Order(rng.choice(list(PLANS)), users[i % run.clients]) for i in range(run.orders)]
     local = threading.local()
 
     def client_for(user: str) -> Client:
@@ -270,7 +266,7 @@ def drive(
         if cache is None:
             cache = local.clients = {}
         if user not in cache:
-            cache[user] = Client(base_url, token_for(user), stats)
+            cache[user] = Client(run.base_url, run.token_for(user), stats)
         return cache[user]
 
     done = Counter[str]()
@@ -280,7 +276,7 @@ def drive(
     def progress() -> None:
         while not stop.wait(3):
             print(
-                f"  {time.monotonic() - t0:6.1f}s  driven {done['driven']}/{n_orders}  settled {done['settled']}  "
+                f"  {time.monotonic() - t0:6.1f}s  driven {done['driven']}/{run.orders}  settled {done['settled']}  "
                 f"requests {stats.requests}  5xx {sum(v for k, v in stats.statuses.items() if k >= 500)}",
                 flush=True,
             )
@@ -289,19 +285,19 @@ def drive(
     reporter.start()
 
     def drive_one(o: Order) -> None:
-        run_order(client_for(o.user), o, settle_timeout)
+        run_order(client_for(o.user), o, run.settle_timeout)
         done["driven"] += 1
 
     def check(o: Order) -> None:
         if o.order_id and not o.failed:
-            settle(client_for(o.user), o, settle_timeout)
+            settle(client_for(o.user), o, run.settle_timeout)
         done["settled"] += 1
 
     try:
-        with ThreadPoolExecutor(clients) as pool:
+        with ThreadPoolExecutor(run.clients) as pool:
             list(pool.map(drive_one, orders))
         if settle_each:
-            with ThreadPoolExecutor(clients) as pool:
+            with ThreadPoolExecutor(run.clients) as pool:
                 list(pool.map(check, orders))
     finally:
         stop.set()
@@ -387,11 +383,13 @@ def charge_violations(payments: list[dict[str, Any]], ledger: list[dict[str, Any
 
 def main(args: argparse.Namespace) -> int:
     if args.url:
-        return soak(args.url.rstrip("/"), mint_token, args.orders, args.clients, args.timeout)
-    from devstack.stack import LocalStack
+        return soak(Run(args.url.rstrip("/"), mint_token, args.orders, args.clients, args.timeout))
+    from devstack.stack import LocalStack, StackOptions
 
     overrides = {"DeliveryDelaySeconds": str(args.delivery_delay), "CardSandboxLatencyMs": str(args.charge_latency)}
-    with LocalStack(args.template, port=0, parameter_overrides=overrides, echo=lambda line: None, watch=False) as stack:
+    with LocalStack(
+        args.template, StackOptions(port=0, parameter_overrides=overrides, echo=lambda line: None, watch=False)
+    ) as stack:
         print(f"local stack: {stack.base_url}", flush=True)
 
         def inspect() -> Tables:
@@ -403,7 +401,7 @@ def main(args: argparse.Namespace) -> int:
             return _scan(stack, "PaymentsTable"), _scan(stack, "CardSandboxTable"), logs
 
         try:
-            return soak(stack.base_url, stack.token, args.orders, args.clients, args.timeout, inspect=inspect)
+            return soak(Run(stack.base_url, stack.token, args.orders, args.clients, args.timeout), inspect=inspect)
         except TimeoutError as exc:
             print(f"not quiescent: {exc}")
             return 1

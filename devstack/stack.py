@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -27,7 +28,7 @@ from devstack.aws import (
 )
 from devstack.chaos import Chaos
 from devstack.gateway import Gateway
-from devstack.pollers import SqsPoller, StreamPoller
+from devstack.pollers import SqsPoller, StreamPoller, Wiring
 from devstack.template import ApiModel, StackModel, load_stack_model
 from devstack.tokens import jwt_secret, mint_token, translate_legacy_authorization
 from devstack.workers import FunctionLogs, FunctionPool, InvokeResult, worker_env
@@ -43,50 +44,56 @@ class Invocation(NamedTuple):
     outcome: str
 
 
-class LocalStack:
-    """Run the whole template locally. Use as a context manager, or call :meth:`start`/:meth:`stop`.
+@dataclass(frozen=True)
+class StackOptions:
+    """How a :class:`LocalStack` runs its template; the defaults are ``make run``'s.
 
-    ``env`` overrides the process environment for the engine's settings (``JWT_SECRET``,
-    ``DELIVERY_DELAY_SECONDS``); ``function_env`` adds variables to functions' environments
-    (key = logical id, or ``"*"`` for every function).
+    ``port`` and ``aws_port``: the HTTP front's and the AWS services' (0: a free one). ``env`` overrides the
+    process environment for the engine's settings (``JWT_SECRET``, ``DELIVERY_DELAY_SECONDS``);
+    ``function_env`` adds variables to functions' environments (key = logical id, or ``"*"`` for every
+    function). ``logs_dir``: the functions' logs (None: ``.devstack/logs`` beside the template); ``watch``:
+    restart a function's workers when its code changes; ``echo``: where the per-invocation lines go (None:
+    stdout); ``endpoint_file``: where the running stack's endpoints are written; ``report_path``: where the
+    full list of what is not emulated is written (None: nowhere).
 
     ``docker``: run the functions in the Lambda runtime through SAM CLI instead of worker processes
     (``make run-docker``, :mod:`devstack.samlocal`); the AWS services then also listen on the docker
     bridge's address, where the containers reach them.
     """
 
-    def __init__(
-        self,
-        template: str | Path = "template.yaml",
-        port: int = 0,
-        parameter_overrides: Mapping[str, Any] | None = None,
-        env: Mapping[str, str] | None = None,
-        *,
-        function_env: Mapping[str, Mapping[str, str]] | None = None,
-        max_concurrency: int = 4,
-        logs_dir: str | Path | None = None,
-        watch: bool = True,
-        echo: Callable[[str], None] | None = None,
-        endpoint_file: str | Path | None = None,
-        aws_port: int = 0,
-        report_path: str | Path | None = None,
-        docker: DockerRuntime | None = None,
-    ) -> None:
+    port: int = 0
+    parameter_overrides: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    function_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    max_concurrency: int = 4
+    logs_dir: str | Path | None = None
+    watch: bool = True
+    echo: Callable[[str], None] | None = None
+    endpoint_file: str | Path | None = None
+    aws_port: int = 0
+    report_path: str | Path | None = None
+    docker: DockerRuntime | None = None
+
+
+class LocalStack:
+    """Run the whole template locally. Use as a context manager, or call :meth:`start`/:meth:`stop`."""
+
+    def __init__(self, template: str | Path = "template.yaml", options: StackOptions | None = None) -> None:
+        o = options or StackOptions()
         self.template_path = Path(template).resolve()
-        self.settings: dict[str, str] = {**os.environ, **(env or {})}
-        self.port = port
-        self.parameter_overrides = {k: str(v) for k, v in (parameter_overrides or {}).items()}
-        self.function_env = {k: dict(v) for k, v in (function_env or {}).items()}
-        self.max_concurrency = max_concurrency
-        self.logs_dir = Path(logs_dir) if logs_dir else self.template_path.parent / ".devstack" / "logs"
-        self.watch = watch
-        self.endpoint_file = Path(endpoint_file) if endpoint_file else None
-        self.aws_port = aws_port  # 0: a free port
-        # Where start() writes the full list of what is not emulated (None: nowhere).
-        self.report_path = Path(report_path) if report_path else None
+        self.settings: dict[str, str] = {**os.environ, **o.env}
+        self.port = o.port
+        self.parameter_overrides = {k: str(v) for k, v in o.parameter_overrides.items()}
+        self.function_env = {k: dict(v) for k, v in o.function_env.items()}
+        self.max_concurrency = o.max_concurrency
+        self.logs_dir = Path(o.logs_dir) if o.logs_dir else self.template_path.parent / ".devstack" / "logs"
+        self.watch = o.watch
+        self.endpoint_file = Path(o.endpoint_file) if o.endpoint_file else None
+        self.aws_port = o.aws_port  # 0: a free port
+        self.report_path = Path(o.report_path) if o.report_path else None
         self.startup_seconds = 0.0
-        self.docker = docker
-        self._echo = echo or (lambda line: print(line, flush=True))
+        self.docker = o.docker
+        self._echo = o.echo or (lambda line: print(line, flush=True))
         self.invocations: list[Invocation] = []
         self._inv_lock = threading.Lock()
         self._stop = threading.Event()
@@ -182,17 +189,17 @@ class LocalStack:
 
     def _start_pollers(self, endpoint: str) -> None:
         """One poller per enabled stream and queue event source; returns once the stream pollers read their shards."""
-        deliver, record, stop = self._deliver, self._record, self._stop
+        wiring = Wiring(endpoint, self._deliver, self._record, self._stop)
         for fn in self.model.functions.values():
             for st in fn.stream_events:
                 if st.enabled:
                     table = self.model.tables[st.table]
-                    sp = StreamPoller(fn, st, table, endpoint=endpoint, invoke=deliver, record=record, stop=stop)
+                    sp = StreamPoller(fn, st, table, wiring)
                     self.stream_pollers.append(sp)
             for sq in fn.sqs_events:
                 if sq.enabled:
                     queue = self.model.queues[sq.queue]
-                    qp = SqsPoller(fn, sq, queue, endpoint=endpoint, invoke=deliver, record=record, stop=stop)
+                    qp = SqsPoller(fn, sq, queue, wiring)
                     self.sqs_pollers.append(qp)
         for t in [*self.stream_pollers, *self.sqs_pollers]:
             t.start()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import LocalStack
+from devstack import LocalStack, StackOptions
 
 FIXTURE_TEMPLATE = Path(__file__).parent / "fixtures" / "template.yaml"
 
@@ -15,10 +15,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     logs = tmp_path_factory.mktemp("logs")
     with LocalStack(
         FIXTURE_TEMPLATE,
-        port=0,
-        parameter_overrides={"Delay": "0"},
-        logs_dir=logs,
-        watch=False,
-        echo=lambda line: None,
+        StackOptions(port=0, parameter_overrides={"Delay": "0"}, logs_dir=logs, watch=False, echo=lambda line: None),
     ) as s:
         yield s

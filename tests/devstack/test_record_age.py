@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from devstack.pollers import StreamPoller, _Shard, record_age
+from devstack.pollers import StreamPoller, Wiring, _Shard, record_age
 from devstack.template import FunctionModel, StreamEventSource, TableModel
 
 
@@ -39,15 +39,13 @@ def test_records_older_than_the_maximum_age_are_dropped_to_the_destination(tmp_p
     table = TableModel("T", "t", "arn:table", [], [], "PAY_PER_REQUEST", "NEW_AND_OLD_IMAGES", None, [], [], None)
     invoked: list[Any] = []
     notes: list[str] = []
-    poller = StreamPoller(
-        fn,
-        source,
-        table,
+    wiring = Wiring(
         endpoint="http://127.0.0.1:9",
         invoke=lambda lid, event: invoked.append(event),  # type: ignore[arg-type,return-value]
         record=lambda f, t, ms, outcome, corr: notes.append(outcome),
         stop=threading.Event(),
     )
+    poller = StreamPoller(fn, source, table, wiring)
     shard = _Shard("shard-1", None, pending=[_record(3600, "1"), _record(90, "2"), _record(5, "3")])
     poller._expire(shard)
     assert [r["eventID"] for r in shard.pending] == ["3"]

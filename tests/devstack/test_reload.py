@@ -6,7 +6,7 @@ from pathlib import Path
 
 import requests
 
-from devstack import LocalStack
+from devstack import LocalStack, StackOptions
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -23,11 +23,9 @@ def test_editing_a_layer_restarts_the_workers_that_use_it(tmp_path: Path):
     lines: list[str] = []
     with LocalStack(
         project / "template.yaml",
-        port=0,
-        parameter_overrides={"Delay": "0"},
-        logs_dir=tmp_path / "logs",
-        watch=True,
-        echo=lines.append,
+        StackOptions(
+            port=0, parameter_overrides={"Delay": "0"}, logs_dir=tmp_path / "logs", watch=True, echo=lines.append
+        ),
     ) as stack:
         before = layer_mark(stack)
         layer = project / "layers/common/fixture_core/__init__.py"

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack import LocalStack
+from devstack import LocalStack, StackOptions
 
 from .conftest import FIXTURE_TEMPLATE
 
@@ -24,7 +24,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_clean_shutdown_leaves_no_worker(tmp_path: Path) -> None:
-    s = LocalStack(FIXTURE_TEMPLATE, logs_dir=tmp_path, watch=True, echo=lambda line: None)
+    s = LocalStack(FIXTURE_TEMPLATE, StackOptions(logs_dir=tmp_path, watch=True, echo=lambda line: None))
     s.start()
     try:
         pids = s.worker_pids()

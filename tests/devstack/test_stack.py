@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from devstack import LocalStack
+from devstack.aws import Fault
 
 AUTH = {"Authorization": "Bearer user-bob"}
 
@@ -206,7 +207,9 @@ def test_fault_injection_and_request_counts(stack: LocalStack) -> None:
     ddb = stack.client("dynamodb")
     table = stack.physical_id("Table")
     stack.faults.inject(
-        service="dynamodb", operation="PutItem", status=400, code="ProvisionedThroughputExceededException", times=10
+        Fault(
+            service="dynamodb", operation="PutItem", status=400, code="ProvisionedThroughputExceededException", times=10
+        )
     )
     with pytest.raises(botocore.exceptions.ClientError) as err:
         ddb.put_item(TableName=table, Item={"pk": {"S": "plain-fault"}})
@@ -215,11 +218,11 @@ def test_fault_injection_and_request_counts(stack: LocalStack) -> None:
     ddb.put_item(TableName=table, Item={"pk": {"S": "plain-after"}})
     counts = stack.aws_requests()
     assert counts[("dynamodb", "PutItem")] >= 2
-    stack.faults.inject(service="sns", operation="Publish", status=500, code="InternalError", times=1)
+    stack.faults.inject(Fault(service="sns", operation="Publish", status=500, code="InternalError", times=1))
     sns = stack.client("sns")
     sns.publish(TopicArn=stack.physical_id("Topic"), Message="{}")  # botocore retries once and succeeds
     assert stack.aws_requests()[("sns", "Publish")] == 2
-    stack.faults.inject(service="sqs", operation="SendMessage", status=500, code="InternalError", seconds=60)
+    stack.faults.inject(Fault(service="sqs", operation="SendMessage", status=500, code="InternalError", seconds=60))
     with pytest.raises(botocore.exceptions.ClientError):
         stack.client("sqs").send_message(QueueUrl=stack.physical_id("WorkQueue"), MessageBody="x")
     stack.faults.clear()

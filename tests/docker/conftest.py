@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from devstack import LocalStack
+from devstack import LocalStack, StackOptions
 from devstack.samlocal import DockerRuntime, prepare_runtime, sam_local_invoke
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,12 +35,14 @@ def docker_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStac
         pytest.fail(f"run-docker: {exc}")
     stack = LocalStack(
         ROOT / "template.yaml",
-        port=0,
-        parameter_overrides={"DeliveryDelaySeconds": str(DELIVERY_DELAY_SECONDS)},
-        logs_dir=logs,
-        watch=False,
-        echo=lines.append,
-        docker=runtime,
+        StackOptions(
+            port=0,
+            parameter_overrides={"DeliveryDelaySeconds": str(DELIVERY_DELAY_SECONDS)},
+            logs_dir=logs,
+            watch=False,
+            echo=lines.append,
+            docker=runtime,
+        ),
     )
     stack.start()
     try:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from devstack import LocalStack
+from devstack.aws import Fault
 from devstack.samlocal import DockerRuntime
 from tests.docker.conftest import ROOT, sam_invoke
 from tests.e2e.support import eventually
@@ -210,7 +211,7 @@ def test_stream_publishers(runtime: DockerRuntime, tmp_path: Path, function: str
 
 def test_a_publisher_reports_a_record_it_cannot_publish(docker_stack: LocalStack, runtime: DockerRuntime):
     event = copy.deepcopy(sample("orders-stream-created.json"))
-    docker_stack.faults.inject(service="sns", operation="Publish", status=500, code="InternalError", times=50)
+    docker_stack.faults.inject(Fault(service="sns", operation="Publish", status=500, code="InternalError", times=50))
     try:
         result = invoke_warm(runtime, "OrdersPublisherFunction", event)
     finally:

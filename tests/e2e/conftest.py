@@ -103,16 +103,18 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     if url:
         yield _deployed(url)
         return
-    from devstack import LocalStack
+    from devstack import LocalStack, StackOptions
 
     delay = int(os.environ.get("E2E_DELIVERY_DELAY_SECONDS", LOCAL_DELIVERY_DELAY_SECONDS))
     with LocalStack(
         ROOT / "template.yaml",
-        port=0,
-        parameter_overrides={"DeliveryDelaySeconds": str(delay)},
-        logs_dir=tmp_path_factory.mktemp("e2e-logs"),
-        watch=False,
-        echo=lambda line: None,
+        StackOptions(
+            port=0,
+            parameter_overrides={"DeliveryDelaySeconds": str(delay)},
+            logs_dir=tmp_path_factory.mktemp("e2e-logs"),
+            watch=False,
+            echo=lambda line: None,
+        ),
     ) as stack:
         yield Api(stack.base_url, delay, local=True, jwt_secret=stack.jwt_secret, settle_fn=stack.wait_idle)
 

@@ -6,6 +6,7 @@ against a deployed stack (``API_URL``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -104,26 +105,28 @@ class Client:
     user: str | None = None
     session: requests.Session = field(default_factory=requests.Session, repr=False)
 
+    def on(self, session: requests.Session) -> Client:
+        """The same user over another connection (one per thread, when requests race)."""
+        return dataclasses.replace(self, session=session)
+
     def request(
         self,
         method: str,
         path: str,
         *,
+        body: Any = None,
         headers: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        data: str | bytes | None = None,
         params: Mapping[str, Any] | None = None,
-        session: requests.Session | None = None,
     ) -> requests.Response:
+        """``body`` is sent as written when it is a str or bytes, as JSON otherwise (None: no body)."""
         all_headers: dict[str, str] = {}
         if self.authorization is not None:
             all_headers["Authorization"] = self.authorization
-        if json_body is not None:
-            data = json.dumps(json_body)
+        data = body if body is None or isinstance(body, str | bytes) else json.dumps(body)
         if data is not None:
             all_headers["Content-Type"] = "application/json"
         all_headers.update(headers or {})
-        return (session or self.session).request(
+        return self.session.request(
             method,
             self.base_url + path,
             headers=all_headers,
@@ -139,7 +142,7 @@ class Client:
         return self.request("GET", path, **kw)
 
     def post(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
-        return self.request("POST", path, json_body=body, **kw)
+        return self.request("POST", path, body=body, **kw)
 
     def delete(self, path: str, **kw: Any) -> requests.Response:
         return self.request("DELETE", path, **kw)

@@ -26,7 +26,7 @@ ROUTES = [
 
 def call(client: Client, method: str, path: str) -> requests.Response:
     body = {"bill": 1} if path == "/orders" else {"creditCardDetails": {}} if "pay" in path else None
-    return client.request(method, path, json_body=body if method == "POST" else None)
+    return client.request(method, path, body=body if method == "POST" else None)
 
 
 def assert_401(r: requests.Response, token: str | None = None) -> None:

@@ -38,7 +38,7 @@ def test_ten_concurrent_pays_charge_once(alice: Client) -> None:
     order = alice.order_with_pending_payment()
     path = f"/payments/pay/{order['id']}"
 
-    results = at_once(lambda s: alice.request("POST", path, json_body=pay_body(GOOD_CARD), session=s))
+    results = at_once(lambda s: alice.on(s).post(path, pay_body(GOOD_CARD)))
 
     statuses = Counter(r.status_code for r in results)
     assert statuses == {200: 1, 409: THREADS - 1}, [(r.status_code, r.text[:200]) for r in results]
@@ -56,7 +56,7 @@ def test_concurrent_pays_with_one_idempotency_key_charge_once(alice: Client) -> 
     path = f"/payments/pay/{order['id']}"
     key = {"Idempotency-Key": f"pay-{uuid.uuid4()}"}
 
-    results = at_once(lambda s: alice.request("POST", path, json_body=pay_body(), headers=key, session=s))
+    results = at_once(lambda s: alice.on(s).post(path, pay_body(), headers=key))
 
     statuses = Counter(r.status_code for r in results)
     assert set(statuses) <= {200, 409}, [(r.status_code, r.text[:200]) for r in results]
@@ -68,7 +68,7 @@ def test_concurrent_pays_with_one_idempotency_key_charge_once(alice: Client) -> 
 def test_concurrent_creates_with_one_idempotency_key_make_one_order(fresh: Client) -> None:
     key = {"Idempotency-Key": f"order-{uuid.uuid4()}"}
 
-    results = at_once(lambda s: fresh.request("POST", "/orders", json_body={"bill": 9.99}, headers=key, session=s))
+    results = at_once(lambda s: fresh.on(s).post("/orders", {"bill": 9.99}, headers=key))
 
     statuses = Counter(r.status_code for r in results)
     assert set(statuses) <= {201, 409}, [(r.status_code, r.text[:200]) for r in results]
@@ -82,7 +82,7 @@ def test_concurrent_cancels_all_succeed_once(alice: Client) -> None:
     order = alice.order_with_pending_payment()
     path = f"/orders/{order['id']}"
 
-    results = at_once(lambda s: alice.request("DELETE", path, session=s))
+    results = at_once(lambda s: alice.on(s).delete(path))
 
     assert {r.status_code for r in results} == {200}, [(r.status_code, r.text[:200]) for r in results]
     assert {r.json()["data"]["status"] for r in results} == {"cancelled"}
@@ -98,8 +98,8 @@ def test_pay_and_cancel_at_once_settle_consistently(api: Api, fresh: Client, car
         with requests.Session() as session:
             barrier.wait(timeout=30)
             if method == "DELETE":
-                return fresh.request("DELETE", f"/orders/{order_id}", session=session)
-            return fresh.request("POST", f"/payments/pay/{order_id}", json_body=pay_body(card), session=session)
+                return fresh.on(session).delete(f"/orders/{order_id}")
+            return fresh.on(session).post(f"/payments/pay/{order_id}", pay_body(card))
 
     with ThreadPoolExecutor(max_workers=2 * len(orders)) as ex:
         jobs = {(m, oid): ex.submit(race, m, oid) for oid in orders for m in ("DELETE", "POST")}

@@ -57,7 +57,7 @@ def test_bill_bounds_and_two_decimals_are_accepted(alice: Client, bill: float) -
     ],
 )
 def test_bad_bill_is_422_naming_the_field(alice: Client, raw: str, field: str) -> None:
-    r = alice.request("POST", "/orders", data=raw)
+    r = alice.request("POST", "/orders", body=raw)
 
     body = is_problem(r, 422)
     assert any(str(e.get("field", "")).endswith(field) for e in body.get("errors", [])), body
@@ -76,7 +76,7 @@ def test_bad_bill_is_422_naming_the_field(alice: Client, raw: str, field: str) -
     ids=["16 decimals", "above the maximum", "18 decimals", "28 decimals", "5000 digits", "5000-digit extra"],
 )
 def test_bill_is_validated_as_written_not_after_float_rounding(alice: Client, raw: str) -> None:
-    r = alice.request("POST", "/orders", data=raw)
+    r = alice.request("POST", "/orders", body=raw)
     body = is_problem(r, 422)
     field = "tip" if "tip" in raw else "bill"
     assert any(str(e.get("field", "")).endswith(field) for e in body.get("errors", [])), body
@@ -84,18 +84,18 @@ def test_bill_is_validated_as_written_not_after_float_rounding(alice: Client, ra
 
 @pytest.mark.parametrize("raw", ["not json", '{"bill": 2000', "{'bill': 2000}", "bill=2000", "\xff\xfe"])
 def test_body_that_is_not_json_is_400(alice: Client, raw: str) -> None:
-    is_problem(alice.request("POST", "/orders", data=raw), 400)
+    is_problem(alice.request("POST", "/orders", body=raw), 400)
 
 
 def test_empty_body_is_400_or_422(alice: Client) -> None:
-    r = alice.request("POST", "/orders", data="")
+    r = alice.request("POST", "/orders", body="")
     is_problem(r, r.status_code)
     assert r.status_code in (400, 422), r.text
 
 
 def test_rejected_bodies_create_no_order(fresh: Client) -> None:
     for raw in ('{"bill": -1}', '{"bill": NaN}', "nope"):
-        assert fresh.request("POST", "/orders", data=raw).status_code in (400, 422)
+        assert fresh.request("POST", "/orders", body=raw).status_code in (400, 422)
     assert fresh.all_items("orders") == []
 
 
@@ -132,7 +132,7 @@ def test_idempotency_keys_belong_to_their_user(alice: Client, bob: Client) -> No
 
 @pytest.mark.parametrize("key", ["k" * 129, "", "caf\u00e9", "tab\tkey"])
 def test_invalid_idempotency_key_is_rejected_and_creates_nothing(fresh: Client, key: str) -> None:
-    r = fresh.request("POST", "/orders", data='{"bill": 1}', headers={"Idempotency-Key": key})
+    r = fresh.request("POST", "/orders", body='{"bill": 1}', headers={"Idempotency-Key": key})
     assert r.status_code in (400, 422), r.text
     is_problem(r, r.status_code)
     assert fresh.all_items("orders") == []

@@ -169,7 +169,7 @@ def test_malformed_card_is_422_and_leaves_payment_pending(alice: Client, kind: s
     order = alice.order_with_pending_payment()
 
     for body in MALFORMED[kind]:
-        r = alice.request("POST", f"/payments/pay/{order['id']}", data=json.dumps(body))
+        r = alice.request("POST", f"/payments/pay/{order['id']}", body=json.dumps(body))
 
         problem = is_problem(r, 422)
         assert problem.get("errors"), (body, problem)
@@ -185,7 +185,7 @@ def test_malformed_card_is_422_and_leaves_payment_pending(alice: Client, kind: s
 
 def test_pay_body_that_is_not_json_is_400(alice: Client) -> None:
     order = alice.order_with_pending_payment()
-    is_problem(alice.request("POST", f"/payments/pay/{order['id']}", data="number=4242"), 400)
+    is_problem(alice.request("POST", f"/payments/pay/{order['id']}", body="number=4242"), 400)
     assert alice.payment(order["id"])["status"] == "pending"
 
 

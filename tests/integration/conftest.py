@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devstack import LocalStack
+from devstack import LocalStack, StackOptions
 from tests.support.chain import Chain
 from tests.support.lambda_env import TEMPLATE
 
@@ -16,7 +16,7 @@ OVERRIDES = {"DeliveryDelaySeconds": "3", "InboxVisibilityTimeoutSeconds": "1", 
 # Package scope: the stack stops before another suite starts its own (one per process).
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(TEMPLATE, port=0, parameter_overrides=OVERRIDES, echo=lambda line: None) as running:
+    with LocalStack(TEMPLATE, StackOptions(port=0, parameter_overrides=OVERRIDES, echo=lambda line: None)) as running:
         yield running
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from devstack import LocalStack
+from devstack import LocalStack, StackOptions
 from tests.resilience.support import drain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,12 +35,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     tmp = tmp_path_factory.mktemp("resilience")
     with LocalStack(
         ROOT / "template.yaml",
-        port=0,
-        parameter_overrides=OVERRIDES,
-        echo=lambda line: None,
-        watch=False,
-        logs_dir=tmp / "logs",
-        endpoint_file=tmp / "endpoint.json",
+        StackOptions(
+            port=0,
+            parameter_overrides=OVERRIDES,
+            echo=lambda line: None,
+            watch=False,
+            logs_dir=tmp / "logs",
+            endpoint_file=tmp / "endpoint.json",
+        ),
     ) as s:
         yield s
 

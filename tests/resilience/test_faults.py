@@ -9,6 +9,7 @@ import time
 import uuid
 
 from devstack import LocalStack
+from devstack.aws import Fault
 from tests.resilience.conftest import ROOT
 from tests.resilience.support import (
     Api,
@@ -30,11 +31,11 @@ from tests.resilience.support import (
 def test_sns_outage_loses_no_event_and_invents_none(stack: LocalStack):
     api = user_api(stack)
     before = {(p["userId"], p["orderId"]) for p in scan(stack, "PaymentsTable")}
-    outage = stack.faults.inject(service="sns", operation="Publish", status=500, code="InternalError", seconds=3)
+    outage = stack.faults.inject(Fault(service="sns", operation="Publish", status=500, code="InternalError", seconds=3))
     ids = [api.create_id(bill=10 + i) for i in range(5)]
     # A write that did not happen (the API answered 503): no event may follow it.
     throttle = stack.faults.inject(
-        service="dynamodb", operation="PutItem", status=400, code="ProvisionedThroughputExceededException"
+        Fault(service="dynamodb", operation="PutItem", status=400, code="ProvisionedThroughputExceededException")
     )
     failed = api.create(bill=99)
     throttle.remaining = 0
@@ -98,7 +99,9 @@ def test_consumer_failures_are_retried_without_holding_back_the_batch(stack: Loc
         eid: envelope("order-cancelled-event", {"orderId": oid, "userId": user, "bill": 5}, event_id=eid)
         for eid, oid in cancels.items()
     }
-    fault = stack.faults.inject(service="dynamodb", operation="UpdateItem", status=400, code="AccessDeniedException")
+    fault = stack.faults.inject(
+        Fault(service="dynamodb", operation="UpdateItem", status=400, code="AccessDeniedException")
+    )
     n_inv = len(stack.invocations)
     _inbox_batch(stack, batch)
     stack.wait_idle(60)
@@ -150,7 +153,7 @@ def test_a_good_message_dead_lettered_by_a_fault_is_redriven(stack: LocalStack):
             "correlationId": {"S": "redrive-test"},
         },
     )
-    stack.faults.inject(service="dynamodb", operation="PutItem", status=500, code="InternalServerError")
+    stack.faults.inject(Fault(service="dynamodb", operation="PutItem", status=500, code="InternalServerError"))
     stack.wait_idle(60)
     assert wait_for(lambda: queue_depth(stack, "PaymentsInboxDLQ") == 1, timeout=10, what="message in DLQ")
     assert item(stack, "PaymentsTable", user, oid) is None
@@ -166,7 +169,7 @@ def test_a_good_message_dead_lettered_by_a_fault_is_redriven(stack: LocalStack):
 def test_the_documented_redrive_command_moves_messages_back(stack: LocalStack):
     user = f"cli-{uuid.uuid4().hex[:8]}"
     oid = f"01CLI{uuid.uuid4().hex[:21].upper()}"
-    stack.faults.inject(service="dynamodb", operation="PutItem", status=500, code="InternalServerError")
+    stack.faults.inject(Fault(service="dynamodb", operation="PutItem", status=500, code="InternalServerError"))
     publish(
         stack,
         "OrdersTopic",
@@ -196,7 +199,7 @@ def test_the_documented_redrive_command_moves_messages_back(stack: LocalStack):
 def test_throttled_create_is_503_with_retry_after_and_creates_nothing(stack: LocalStack):
     api = user_api(stack)
     stack.faults.inject(
-        service="dynamodb", operation="PutItem", status=400, code="ProvisionedThroughputExceededException"
+        Fault(service="dynamodb", operation="PutItem", status=400, code="ProvisionedThroughputExceededException")
     )
     resp = api.create(bill=12)
     stack.faults.clear()
@@ -215,7 +218,7 @@ def test_throttled_pay_is_503_and_leaves_the_payment_pending(stack: LocalStack):
     oid = api.create_id()
     stack.wait_idle(60)
     stack.faults.inject(
-        service="dynamodb", operation="UpdateItem", status=400, code="ProvisionedThroughputExceededException"
+        Fault(service="dynamodb", operation="UpdateItem", status=400, code="ProvisionedThroughputExceededException")
     )
     resp = api.pay(oid)
     stack.faults.clear()
@@ -236,7 +239,7 @@ def test_failed_delivery_start_is_retried_and_runs_once(stack: LocalStack):
     oid = api.create_id()
     stack.wait_idle(60)
     fault = stack.faults.inject(
-        service="stepfunctions", operation="StartExecution", status=500, code="ServiceUnavailable", times=4
+        Fault(service="stepfunctions", operation="StartExecution", status=500, code="ServiceUnavailable", times=4)
     )
     assert api.pay(oid).status_code == 200
     stack.wait_idle(60)
@@ -251,7 +254,9 @@ def test_failed_delivery_start_is_retried_and_runs_once(stack: LocalStack):
 def test_authorizer_failing_on_secrets_manager_is_503_never_500(stack: LocalStack):
     # A cold authorizer must fetch the signing key; Secrets Manager keeps failing past the SDK's retries.
     stack.pools["AuthorizerFunction"].restart("test: cold authorizer")
-    stack.faults.inject(service="secretsmanager", operation="GetSecretValue", status=503, code="ServiceUnavailable")
+    stack.faults.inject(
+        Fault(service="secretsmanager", operation="GetSecretValue", status=503, code="ServiceUnavailable")
+    )
     try:
         resp = user_api(stack).request("GET", "/orders")  # a new token: no cached policy
     finally:

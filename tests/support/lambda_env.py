@@ -47,37 +47,42 @@ class LambdaContext:
         return 10_000
 
 
-def api_event(
-    sample: str,
-    *,
-    user: str | None = "alice",
-    path_params: dict[str, str] | None = None,
-    body: Any = None,
-    raw_body: str | None = None,
-    headers: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ApiRequest:
+    """What a test sends through API Gateway: as whom (None: no authorizer context), to which path parameters,
+    with which body (JSON, or `raw_body` as written), headers and query; None leaves the sample's own."""
+
+    user: str | None = "alice"
+    path_params: dict[str, str] | None = None
+    body: Any = None
+    raw_body: str | None = None
+    headers: dict[str, str] | None = None
+    query: dict[str, str] | None = None
+
+
+def api_event(sample: str, request: ApiRequest | None = None) -> dict[str, Any]:
     """A sample API event from events/, aimed at another user, id, body, query or headers."""
     event = copy.deepcopy(load_event(sample))
-    if path_params is not None:
-        event["pathParameters"] = path_params
+    r = request or ApiRequest()
+    if r.path_params is not None:
+        event["pathParameters"] = r.path_params
         path = event["resource"]
-        for name, value in path_params.items():
+        for name, value in r.path_params.items():
             path = path.replace("{" + name + "}", value)
         event["path"] = path
         event["requestContext"]["path"] = "/api" + path
-    if body is not None or raw_body is not None:
-        event["body"] = raw_body if raw_body is not None else json.dumps(body)
-    if headers is not None:
-        event["headers"] = {**event["headers"], **headers}
+    if r.body is not None or r.raw_body is not None:
+        event["body"] = r.raw_body if r.raw_body is not None else json.dumps(r.body)
+    if r.headers is not None:
+        event["headers"] = {**event["headers"], **r.headers}
         event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
-    if query is not None:
-        event["queryStringParameters"] = query or None
-        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
-    if user is None:
+    if r.query is not None:
+        event["queryStringParameters"] = r.query or None
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in r.query.items()} or None
+    if r.user is None:
         event["requestContext"].pop("authorizer", None)
     else:
-        event["requestContext"]["authorizer"] = {"principalId": user, "userId": user}
+        event["requestContext"]["authorizer"] = {"principalId": r.user, "userId": r.user}
     event["requestContext"]["requestId"] = str(uuid.uuid4())
     return event
 

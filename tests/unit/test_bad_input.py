@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.support.lambda_env import AwsHarness, LambdaContext, Response, api_event
+from tests.support.lambda_env import ApiRequest, AwsHarness, LambdaContext, Response, api_event
 
 HUGE = "1" * 5000  # past Python's int <-> str limit (4300 digits)
 ORDER_ID = "01JD0000000000000000000001"
@@ -16,14 +16,14 @@ CARD = {"number": "4242 4242 4242 4242", "cvt": 123, "expiry": "12/30"}
 
 
 def create(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, raw_body: str, **kwargs) -> Response:
-    event = api_event("create-order.json", raw_body=raw_body, **kwargs)
+    event = api_event("create-order.json", ApiRequest(raw_body=raw_body, **kwargs))
     event["headers"].pop("Idempotency-Key", None)
     event["multiValueHeaders"].pop("Idempotency-Key", None)
     return Response.of(aws.invoke("CreateOrderFunction", event, monkeypatch))
 
 
 def pay(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, raw_body: str) -> Response:
-    event = api_event("pay-order.json", path_params={"orderId": ORDER_ID}, raw_body=raw_body)
+    event = api_event("pay-order.json", ApiRequest(path_params={"orderId": ORDER_ID}, raw_body=raw_body))
     return Response.of(aws.invoke("PayOrderFunction", event, monkeypatch))
 
 
@@ -109,7 +109,7 @@ def test_money_is_decimal_from_the_parser_to_the_table(aws: AwsHarness, monkeypa
 
     monkeypatch.setattr(service, "create_order", spy)
     handler = sys.modules["orders.api"].handler
-    event = api_event("create-order.json", raw_body='{"bill": 0.07}')
+    event = api_event("create-order.json", ApiRequest(raw_body='{"bill": 0.07}'))
     event["headers"].pop("Idempotency-Key", None)
     event["multiValueHeaders"].pop("Idempotency-Key", None)
     assert handler(event, LambdaContext())["statusCode"] == 201
@@ -141,7 +141,7 @@ def test_a_value_error_from_business_code_is_not_a_client_error(
         raise ValueError("Missing boundary in multipart/form-data content-type header")  # a library's words
 
     monkeypatch.setattr(sys.modules["orders.service"], "create_order", broken)
-    event = api_event("create-order.json", raw_body='{"bill": 10}')
+    event = api_event("create-order.json", ApiRequest(raw_body='{"bill": 10}'))
     event["headers"].pop("Idempotency-Key", None)
     event["multiValueHeaders"].pop("Idempotency-Key", None)
     response = Response.of(sys.modules["orders.api"].handler(event, LambdaContext()))

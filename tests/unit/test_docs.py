@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.support.lambda_env import ROOT, AwsHarness, Response, api_event
+from tests.support.lambda_env import ROOT, ApiRequest, AwsHarness, Response, api_event
 from tools.openapi_doc import TARGETS, build_document, render
 
 
@@ -34,7 +34,7 @@ def test_document_covers_every_route_with_bearer_security():
 
 
 def docs(aws: AwsHarness, monkeypatch, resource: str, asset: str | None = None) -> Response:
-    event = api_event("docs-openapi.json", user=None)
+    event = api_event("docs-openapi.json", ApiRequest(user=None))
     event["resource"] = resource
     event["pathParameters"] = {"asset": asset} if asset else None
     return Response.of(aws.invoke("DocsFunction", event, monkeypatch))

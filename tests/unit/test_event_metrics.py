@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from devstack.aws import Fault
 from tests.support.lambda_env import AwsHarness, LambdaContext, load_event
 from tests.support.sam_template import sam_template
 from tests.unit.test_events import seed_order
@@ -35,7 +36,7 @@ def test_orders_delivered_is_counted_after_the_publish_not_per_attempt(
 ) -> None:
     event = load_event("orders-stream-delivered.json")
     handler = aws.handler("OrdersPublisherFunction", monkeypatch)
-    aws.server.faults.inject(service="sns", operation="Publish", status=500, code="InternalError", times=100)
+    aws.server.faults.inject(Fault(service="sns", operation="Publish", status=500, code="InternalError", times=100))
     capsys.readouterr()
     for _ in range(3):  # the stream retries the failed record: nothing was delivered to anyone yet
         with pytest.raises(BatchProcessingError):

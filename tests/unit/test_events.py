@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from devstack.aws import Fault
 from tests.support.catalogue import MALFORMED_PAYMENT_CREATE, assert_event
 from tests.support.lambda_env import AwsHarness, LambdaContext, load_event
 
@@ -84,7 +85,7 @@ def test_a_replay_request_republishes_the_current_status(aws: AwsHarness, monkey
 
 
 def test_sns_failure_reports_the_record_for_retry(aws: AwsHarness, monkeypatch):
-    aws.server.faults.inject(service="sns", operation="Publish", status=500, code="InternalError", times=100)
+    aws.server.faults.inject(Fault(service="sns", operation="Publish", status=500, code="InternalError", times=100))
     # A batch whose every record failed is a function error: the stream retries all of it.
     with pytest.raises(BatchProcessingError):
         invoke(aws, monkeypatch, "OrdersPublisherFunction", load_event("orders-stream-created.json"))
@@ -198,7 +199,7 @@ def test_failed_start_is_retried_with_the_message(aws: AwsHarness, monkeypatch):
     seed_order(aws, "created")
     event = load_event("orders-inbox-payment-processed.json")
     aws.server.faults.inject(
-        service="stepfunctions", operation="StartExecution", status=500, code="ServiceUnavailable", times=100
+        Fault(service="stepfunctions", operation="StartExecution", status=500, code="ServiceUnavailable", times=100)
     )
     with pytest.raises(BatchProcessingError):
         invoke(aws, monkeypatch, "OrdersInboxFunction", event)

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from tests.support.lambda_env import AwsHarness, Response, api_event
+from devstack.aws import Fault
+from tests.support.lambda_env import ApiRequest, AwsHarness, Response, api_event
 
 ORDER_ROUTES = {
     "create": ("CreateOrderFunction", "create-order.json"),
@@ -20,7 +21,7 @@ def call(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch):
         function, sample = ORDER_ROUTES[route]
         kwargs.setdefault("headers", {"Idempotency-Key": None} if route == "create" else None)
         headers = {k: v for k, v in (kwargs.pop("headers") or {}).items() if v is not None}
-        event = api_event(sample, headers=headers or None, **kwargs)
+        event = api_event(sample, ApiRequest(headers=headers or None, **kwargs))
         if route == "create" and "Idempotency-Key" not in headers:
             event["headers"].pop("Idempotency-Key", None)
             event["multiValueHeaders"].pop("Idempotency-Key", None)
@@ -252,7 +253,9 @@ def test_without_authorizer_context_is_401(call):
 
 def test_dynamodb_throttling_is_503_with_retry_after(call, aws: AwsHarness):
     aws.server.faults.inject(
-        service="dynamodb", operation="PutItem", status=400, code="ProvisionedThroughputExceededException", times=10
+        Fault(
+            service="dynamodb", operation="PutItem", status=400, code="ProvisionedThroughputExceededException", times=10
+        )
     )
     response = call("create", body={"bill": 5})
     assert response.status == 503
@@ -294,7 +297,7 @@ def test_error_answers_carry_the_correlation_id_too(call):
     ],
 )
 def test_create_failing_on_aws_is_503_never_500(call, aws: AwsHarness, operation: str, status: int, code: str):
-    aws.server.faults.inject(service="dynamodb", operation=operation, status=status, code=code, times=10)
+    aws.server.faults.inject(Fault(service="dynamodb", operation=operation, status=status, code=code, times=10))
     response = call("create", body={"bill": 5})
     aws.server.faults.clear()
     assert response.status == 503, response.body
@@ -306,7 +309,9 @@ def test_create_failing_on_aws_is_503_never_500(call, aws: AwsHarness, operation
 
 def test_idempotency_store_failing_is_503_and_the_retry_creates_one_order(call, aws: AwsHarness):
     # The first PutItem of a keyed create is the idempotency record (Powertools wraps its failure).
-    aws.server.faults.inject(service="dynamodb", operation="PutItem", status=500, code="InternalServerError", times=6)
+    aws.server.faults.inject(
+        Fault(service="dynamodb", operation="PutItem", status=500, code="InternalServerError", times=6)
+    )
     headers = {"Idempotency-Key": "store-down"}
     first = call("create", body={"bill": 5}, headers=headers)
     aws.server.faults.clear()
@@ -319,7 +324,9 @@ def test_idempotency_store_failing_is_503_and_the_retry_creates_one_order(call, 
 
 def test_a_client_error_that_is_the_callers_fault_stays_500(call, aws: AwsHarness):
     # Not every AWS error is transient: a rejected request is a bug of ours, answered 500 and logged.
-    aws.server.faults.inject(service="dynamodb", operation="PutItem", status=400, code="ValidationException", times=1)
+    aws.server.faults.inject(
+        Fault(service="dynamodb", operation="PutItem", status=400, code="ValidationException", times=1)
+    )
     response = call("create", body={"bill": 5})
     aws.server.faults.clear()
     assert response.status == 500
@@ -329,7 +336,7 @@ def test_a_create_whose_answer_was_lost_is_not_repeated_when_its_record_expires(
     """The first attempt created the order, then died before its idempotency record said so (a worker
     killed, the store failing): once the open record expires, the client's retry gets the same order."""
     headers = {"Idempotency-Key": "lost-answer"}
-    aws.server.faults.inject(service="dynamodb", operation="UpdateItem", status=500, code="InternalServerError")
+    aws.server.faults.inject(Fault(service="dynamodb", operation="UpdateItem", status=500, code="InternalServerError"))
     first = call("create", body={"bill": 7}, headers=headers)
     aws.server.faults.clear()
     assert first.status == 503  # the order exists, but the client cannot know

@@ -5,7 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support.lambda_env import AwsHarness, LambdaContext, Response, api_event
+from devstack.aws import Fault
+from tests.support.lambda_env import ApiRequest, AwsHarness, LambdaContext, Response, api_event
 
 GOOD_CARD = {"number": "4242 4242 4242 4242", "cvt": 123, "expiry": "12/30"}
 ORDER_ID = "01JD0000000000000000000001"
@@ -29,14 +30,14 @@ def open_payment(aws: AwsHarness, user: str = "alice", order_id: str = ORDER_ID,
 @pytest.fixture
 def pay(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch):
     def pay(card=None, *, order_id=ORDER_ID, user="alice", headers=None, raw_body=None) -> Response:
-        event = api_event(
-            "pay-order.json",
+        request = ApiRequest(
             user=user,
             path_params={"orderId": order_id},
             body={"creditCardDetails": card or GOOD_CARD} if raw_body is None else None,
             raw_body=raw_body,
             headers=headers,
         )
+        event = api_event("pay-order.json", request)
         return Response.of(aws.invoke("PayOrderFunction", event, monkeypatch))
 
     return pay
@@ -49,7 +50,7 @@ def read(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch):
             "get": ("GetPaymentFunction", "get-payment.json"),
             "list": ("ListPaymentsFunction", "list-payments.json"),
         }[route]
-        return Response.of(aws.invoke(function, api_event(sample, user=user, **kwargs), monkeypatch))
+        return Response.of(aws.invoke(function, api_event(sample, ApiRequest(user=user, **kwargs)), monkeypatch))
 
     return read
 
@@ -154,7 +155,8 @@ def test_concurrent_pays_charge_once(aws: AwsHarness, monkeypatch: pytest.Monkey
     handler = aws.handler("PayOrderFunction", monkeypatch)
 
     def attempt(_: int) -> int:
-        event = api_event("pay-order.json", path_params={"orderId": ORDER_ID}, body={"creditCardDetails": GOOD_CARD})
+        request = ApiRequest(path_params={"orderId": ORDER_ID}, body={"creditCardDetails": GOOD_CARD})
+        event = api_event("pay-order.json", request)
         return handler(event, LambdaContext())["statusCode"]
 
     with ThreadPoolExecutor(8) as pool:
@@ -274,7 +276,9 @@ def test_the_idempotency_record_holds_neither_the_card_number_nor_a_plain_hash_o
 
 def test_pay_with_a_key_while_the_fingerprint_key_is_unreadable_is_503_and_charges_nothing(aws: AwsHarness, pay):
     open_payment(aws)
-    aws.server.faults.inject(service="secretsmanager", operation="GetSecretValue", status=500, code="InternalFailure")
+    aws.server.faults.inject(
+        Fault(service="secretsmanager", operation="GetSecretValue", status=500, code="InternalFailure")
+    )
     response = pay(GOOD_CARD, headers={"Idempotency-Key": "pay-no-secret"})
     aws.server.faults.clear()
     assert response.status == 503, response.body

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.lambda_env import AwsHarness, LambdaContext, Response, api_event, load_event
+from devstack.aws import Fault
+from tests.support.lambda_env import ApiRequest, AwsHarness, LambdaContext, Response, api_event, load_event
 from tests.unit.test_payments_api import GOOD_CARD, ORDER_ID, open_payment
 
 DECLINED_CARD = {**GOOD_CARD, "number": "4000000000000002"}
@@ -71,9 +72,8 @@ class Functions:
             monkeypatch.setattr(module, "deps", dataclasses.replace(module.deps, processor=self.processor))
 
     def pay(self, card: dict[str, Any] | None = None) -> Response:
-        event = api_event(
-            "pay-order.json", path_params={"orderId": ORDER_ID}, body={"creditCardDetails": card or GOOD_CARD}
-        )
+        request = ApiRequest(path_params={"orderId": ORDER_ID}, body={"creditCardDetails": card or GOOD_CARD})
+        event = api_event("pay-order.json", request)
         return Response.of(self.pay_handler(event, LambdaContext(function_name="PayOrderFunction")))
 
     def cancel(self) -> bool:
@@ -153,7 +153,9 @@ def test_a_failed_write_after_an_approved_charge_is_refunded_when_the_order_is_c
     aws: AwsHarness, fns: Functions
 ):
     def throttle() -> None:
-        aws.server.faults.inject("dynamodb", "UpdateItem", status=400, code="ProvisionedThroughputExceededException")
+        aws.server.faults.inject(
+            Fault("dynamodb", "UpdateItem", status=400, code="ProvisionedThroughputExceededException")
+        )
 
     fns.processor.during_charge = throttle
     response = fns.pay()
@@ -172,7 +174,7 @@ def test_a_failed_write_after_an_approved_charge_is_refunded_when_the_order_is_c
 
 def test_a_failed_write_after_an_approved_charge_is_settled_by_the_next_pay(aws: AwsHarness, fns: Functions):
     fns.processor.during_charge = lambda: aws.server.faults.inject(
-        "dynamodb", "UpdateItem", status=400, code="ProvisionedThroughputExceededException"
+        Fault("dynamodb", "UpdateItem", status=400, code="ProvisionedThroughputExceededException")
     )
     assert fns.pay().status == 503
     aws.server.faults.clear()
