@@ -1,19 +1,24 @@
 """devstack stays readable: no function over 80 lines and no complexity waiver (split instead).
 
-ruff's complexity rules (pylint's PLR09xx, mccabe's C901) are on for the whole code base; a ``noqa`` for
-one of them, a bare ``noqa``, a file-wide ``ruff: noqa`` or a per-file ignore in pyproject.toml would switch
-them off for devstack without anyone noticing.
+ruff's complexity rules (pylint's PLR09xx and PLR1702, mccabe's C901) are on for the whole code base; a
+``noqa`` for one of them, a bare ``noqa``, a file-wide ``ruff: noqa``, an ignore in pyproject.toml (project-wide,
+or per file for a pattern devstack's files match) or a limit raised above ruff's default would switch them off
+for devstack without anyone noticing.
 """
 
 from __future__ import annotations
 
 import ast
+import fnmatch
 import io
 import re
 import textwrap
 import tokenize
 import tomllib
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVSTACK = ROOT / "devstack"
@@ -22,6 +27,21 @@ MAX_FUNCTION_LINES = 80
 # pylint's refactoring rules (PLR: too many returns, branches, statements, arguments...) and mccabe's (C90x),
 # or a prefix of them.
 _COMPLEXITY_RULE = r"PLR?\d*|C9\d*"
+# The complexity rules themselves, and ruff's default limits for the ones that have a setting.
+COMPLEXITY_RULES = ("PLR0904", "PLR0911", "PLR0912", "PLR0913", "PLR0914", "PLR0915", "PLR0916", "PLR0917")
+COMPLEXITY_RULES += ("PLR1702", "C901")
+DEFAULT_LIMITS = {
+    ("pylint", "max-args"): 5,
+    ("pylint", "max-positional-args"): 5,
+    ("pylint", "max-branches"): 12,
+    ("pylint", "max-returns"): 6,
+    ("pylint", "max-statements"): 50,
+    ("pylint", "max-locals"): 15,
+    ("pylint", "max-public-methods"): 20,
+    ("pylint", "max-bool-expr"): 5,
+    ("pylint", "max-nested-blocks"): 5,
+    ("mccabe", "max-complexity"): 10,
+}
 # A bare "noqa", a file-wide "ruff: noqa", or a noqa naming a complexity rule.
 _WAIVER = re.compile(rf"\bnoqa\b(?!\s*:)|\bruff\s*:\s*noqa\b|\bnoqa\s*:[^#]*\b({_COMPLEXITY_RULE})\b", re.IGNORECASE)
 
@@ -60,16 +80,37 @@ def test_devstack_switches_off_no_complexity_rule() -> None:
     assert not found, "split instead of waiving:\n" + "\n".join(found)
 
 
-def test_pyproject_ignores_no_complexity_rule_for_devstack() -> None:
-    lint = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
-    ignored = {
-        f"{pattern}: {rule}"
-        for pattern, rules in (lint.get("per-file-ignores") or {}).items()
-        if pattern.startswith(("devstack", "*"))
-        for rule in rules
-        if re.fullmatch(_COMPLEXITY_RULE, rule)
-    }
-    assert not ignored
+def _switches_off_complexity(selector: str) -> bool:
+    """True when ignoring ``selector`` (a rule, or a prefix such as "PLR" or "PL") ignores a complexity rule."""
+    return selector == "ALL" or any(rule.startswith(selector.upper()) for rule in COMPLEXITY_RULES)
+
+
+def _covers_devstack(pattern: str, files: list[str]) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(name, f"**/{pattern}") for name in files)
+
+
+def pyproject_waivers(lint: dict[str, Any], files: list[str]) -> list[str]:
+    """What in ``[tool.ruff.lint]`` switches a complexity rule off for any of ``files`` (devstack's)."""
+    ignored = [rule for key in ("ignore", "extend-ignore") for rule in lint.get(key, [])]
+    found = [f"ignore: {rule}" for rule in ignored if _switches_off_complexity(rule)]
+    for key in ("per-file-ignores", "extend-per-file-ignores"):
+        for pattern, rules in (lint.get(key) or {}).items():
+            if _covers_devstack(pattern, files):
+                found += [f"{key} {pattern}: {r}" for r in rules if _switches_off_complexity(r)]
+    for (section, setting), default in DEFAULT_LIMITS.items():
+        value = (lint.get(section) or {}).get(setting, default)
+        if value > default:
+            found.append(f"{section}.{setting} = {value} (ruff's default: {default})")
+    return found
+
+
+def _pyproject_lint() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
+
+
+def test_pyproject_switches_off_no_complexity_rule_for_devstack() -> None:
+    files = [name for name, _ in _sources()]
+    assert not pyproject_waivers(_pyproject_lint(), files), "split instead of waiving"
 
 
 def test_the_checks_catch_what_they_are_for() -> None:
@@ -93,3 +134,35 @@ def test_the_checks_catch_what_they_are_for() -> None:
     kept = ['s = "# noqa: PLR0911"\n', 'k = "x"  # noqa: S105 - a test value\n', "# noqa: E501 is fine\n"]
     for source in kept:
         assert complexity_waivers(source, "m.py") == [], source
+
+
+@pytest.mark.parametrize(
+    "waiver",
+    [
+        {"ignore": ["PLR0913"]},  # the project-wide ignore this check was written after
+        {"ignore": ["PLR"]},
+        {"extend-ignore": ["PL"]},
+        {"ignore": ["C901"]},
+        {"ignore": ["ALL"]},
+        {"per-file-ignores": {"devstack/**": ["PLR0912"]}},
+        {"per-file-ignores": {"devstack/stack.py": ["PLR0913"]}},
+        {"per-file-ignores": {"*.py": ["PLR0915"]}},
+        {"per-file-ignores": {"**/*.py": ["PLR09"]}},
+        {"extend-per-file-ignores": {"devstack/*": ["PLR0911"]}},
+        {"pylint": {"max-args": 13}},
+        {"mccabe": {"max-complexity": 20}},
+    ],
+)
+def test_the_pyproject_check_catches_each_waiver(waiver: dict[str, Any]) -> None:
+    files = ["devstack/stack.py", "devstack/aws.py"]
+    assert pyproject_waivers({**_pyproject_lint(), **waiver}, files), waiver
+
+
+def test_the_pyproject_check_keeps_what_is_no_complexity_waiver() -> None:
+    files = ["devstack/stack.py"]
+    kept = {
+        "ignore": ["PLR2004", "S101", "PLC0415"],  # magic values, asserts, lazy imports: not complexity
+        "per-file-ignores": {"tests/**": ["PLR0915"], "devstack/**": ["S603"]},
+        "pylint": {"max-args": 4},
+    }
+    assert pyproject_waivers(kept, files) == []
