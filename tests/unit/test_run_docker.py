@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devstack import docker
-from devstack.samlocal import _sam_answer, bake_layers, docker_template, is_error_payload
+from devstack.samlocal import Build, _sam_answer, bake_layers, docker_template, is_error_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ def test_the_layer_baking_reads_a_built_template_with_its_loops(tmp_path: Path):
         "  Fn: {Type: AWS::Serverless::Function, Properties: {CodeUri: Fn}}\n"
     )
     # No layer to bake (the function names none): the template and the image come back unchanged.
-    assert bake_layers(built, "base:image", print) == (built, "base:image")
+    assert bake_layers(built, "base:image", print) == Build(built, "base:image")
 
 
 @pytest.mark.parametrize(
