@@ -51,7 +51,7 @@ asl-validator: $(ASL_TOOLS)/node_modules/.installed
 run: venv
 	@$(PY) -m devstack run --port $(PORT)
 
-# Every function in the Lambda runtime in Docker through SAM CLI (devstack/samlocal.py). Installs and
+# Every function in the Lambda runtime in Docker through SAM CLI (devstack/docker/samlocal.py). Installs and
 # starts Docker when absent and root; builds the Lambda base image offline when it cannot be pulled.
 run-docker: venv
 	@$(PY) -m devstack run --docker --port $(PORT)

@@ -31,8 +31,8 @@ from bench.build import (
     ensure_runtime_copy,
 )
 from bench.common import Config, Figure, median, progress
+from devstack.lambdas.pool import worker_env
 from devstack.template import FunctionModel, StackModel, load_stack_model
-from devstack.workers import worker_env
 
 SECTION = "1. cold start (import from the sam build output, fresh process)"
 UNUSED_ENDPOINT = "http://127.0.0.1:9"  # imports create clients but must not call AWS

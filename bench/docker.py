@@ -83,8 +83,8 @@ def _cold_and_warm(ctx: Ctx, n: int) -> tuple[float, list[float]]:
 
 
 def run(cfg: Config, details: dict[str, Any]) -> list[Figure]:
-    from devstack.docker import DockerUnavailableError
-    from devstack.samlocal import prepare_runtime
+    from devstack.docker.image import DockerUnavailableError
+    from devstack.docker.samlocal import prepare_runtime
 
     n_get, n_post = cfg.n(100, 10), cfg.n(50, 5)
     with tempfile.TemporaryDirectory(prefix="bench-docker-") as tmp:

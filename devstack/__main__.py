@@ -37,8 +37,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     logs_dir = state_dir / "logs"
     docker = None
     if args.docker:
-        from devstack.docker import DockerUnavailableError
-        from devstack.samlocal import prepare_runtime
+        from devstack.docker.image import DockerUnavailableError
+        from devstack.docker.samlocal import prepare_runtime
 
         try:
             docker = prepare_runtime(template, logs_dir, lambda line: print(line, flush=True))
@@ -140,7 +140,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
 def cmd_invoke(args: argparse.Namespace) -> int:
     """``sam local invoke`` of one function with a sample event, against the running ``make run-docker``."""
-    from devstack.samlocal import sam_local_invoke
+    from devstack.docker.samlocal import sam_local_invoke
 
     path = Path(args.endpoint_file)
     info = json.loads(path.read_text()) if path.exists() else {}
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     inv.add_argument("--event", required=True, help="a JSON event file, e.g. events/create-order.json")
     inv.add_argument("--endpoint-file", default=".devstack/endpoint.json")
     inv.set_defaults(func=cmd_invoke)
-    from devstack import chaos_soak, soak
+    from loadtest import chaos_soak, soak
 
     soak.add_parser(sub)
     chaos_soak.add_parser(sub)

@@ -24,8 +24,8 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from devstack.chaos import TIMEOUT, AwsFault, Chaos
 from devstack.template import REGION, StackModel
+from loadtest.chaos import TIMEOUT, AwsFault, Chaos
 
 INTERNAL_UA = "devstack-internal"
 
@@ -93,7 +93,7 @@ class FaultInjector:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self.chaos: Chaos | None = None  # rate-based faults (devstack.chaos), after the chosen ones
+        self.chaos: Chaos | None = None  # rate-based faults (loadtest.chaos), after the chosen ones
 
     def inject(self, fault: Fault) -> Fault:
         """Answer the requests ``fault`` names with its error from now on; returns it (its ``hits`` count)."""

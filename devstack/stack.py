@@ -26,15 +26,15 @@ from devstack.aws import (
     make_client,
     redrive_messages,
 )
-from devstack.chaos import Chaos
-from devstack.gateway import Gateway
-from devstack.pollers import SqsPoller, StreamPoller, Wiring
+from devstack.events.pollers import SqsPoller, StreamPoller, Wiring
+from devstack.gateway.app import Gateway
+from devstack.lambdas.pool import FunctionLogs, FunctionPool, InvokeResult, worker_env
 from devstack.template import ApiModel, StackModel, load_stack_model
 from devstack.tokens import jwt_secret, mint_token, translate_legacy_authorization
-from devstack.workers import FunctionLogs, FunctionPool, InvokeResult, worker_env
+from loadtest.chaos import Chaos
 
 if TYPE_CHECKING:
-    from devstack.samlocal import DockerRuntime
+    from devstack.docker.samlocal import DockerRuntime
 
 
 class Invocation(NamedTuple):
@@ -57,7 +57,7 @@ class StackOptions:
     full list of what is not emulated is written (None: nowhere).
 
     ``docker``: run the functions in the Lambda runtime through SAM CLI instead of worker processes
-    (``make run-docker``, :mod:`devstack.samlocal`); the AWS services then also listen on the docker
+    (``make run-docker``, :mod:`devstack.docker.samlocal`); the AWS services then also listen on the docker
     bridge's address, where the containers reach them.
     """
 
@@ -108,7 +108,7 @@ class LocalStack:
         self._clients: dict[str, Any] = {}
         self._started = False
         self._activity = 0  # bumped on every invocation; wait_idle checks it did not move
-        self.chaos: Chaos | None = None  # set by devstack.chaos.attach
+        self.chaos: Chaos | None = None  # set by loadtest.chaos.attach
         self.model: StackModel
 
     # ------------------------------------------------------------------ lifecycle

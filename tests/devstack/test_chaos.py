@@ -14,8 +14,8 @@ import pytest
 from botocore.config import Config
 
 from devstack import LocalStack
-from devstack.chaos import AWS_ERRORS, Chaos, ChaosConfig, attach
 from devstack.template import REGION
+from loadtest.chaos import AWS_ERRORS, Chaos, ChaosConfig, attach
 
 AUTH = {"Authorization": "Bearer user-bob"}
 

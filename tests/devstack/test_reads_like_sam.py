@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from devstack.filters import parse_filter_criteria
+from devstack.events.filters import parse_filter_criteria
 from devstack.template import StackModel, load_stack_model
 from tests.support.sam_template import TEMPLATE, SamTemplate, sam_template
 

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from devstack.pollers import StreamPoller, Wiring, _Shard, record_age
+from devstack.events.pollers import StreamPoller, Wiring, _Shard, record_age
 from devstack.template import FunctionModel, StreamEventSource, TableModel
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from devstack import LocalStack, StackOptions
-from devstack.samlocal import DockerRuntime, prepare_runtime, sam_local_invoke
+from devstack.docker.samlocal import DockerRuntime, prepare_runtime, sam_local_invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 # Long enough to cancel a confirmed order before delivery through SAM local's slower requests.
@@ -25,7 +25,7 @@ DELIVERY_DELAY_SECONDS = 5
 
 @pytest.fixture(scope="session")
 def docker_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    from devstack.docker import DockerUnavailableError
+    from devstack.docker.image import DockerUnavailableError
 
     logs = tmp_path_factory.mktemp("run-docker") / "logs"
     lines: list[str] = []

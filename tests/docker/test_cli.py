@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from devstack.samlocal import CONTAINER_HOST, lambda_containers
+from devstack.docker.samlocal import CONTAINER_HOST, lambda_containers
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,7 @@ import pytest
 
 from devstack import LocalStack
 from devstack.aws import Fault
-from devstack.samlocal import DockerRuntime
+from devstack.docker.samlocal import DockerRuntime
 from tests.docker.conftest import ROOT, sam_invoke
 from tests.e2e.support import eventually
 

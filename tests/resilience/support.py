@@ -14,7 +14,7 @@ from typing import Any
 import requests
 
 from devstack import LocalStack
-from devstack.soak import charge_violations
+from loadtest.soak import charge_violations
 from tests.support.chain import PAYMENT_FOR_ORDER
 
 GOOD_CARD = "4242 4242 4242 4242"
@@ -125,7 +125,7 @@ def check_invariants(stack: LocalStack, *, delivered: bool = True) -> dict[tuple
       and the converse (a paid payment's order is confirmed/delivered, a voided/refunded one's is cancelled);
     - with ``delivered`` (DeliveryDelaySeconds 0): no order is left ``confirmed`` and every delivered
       order had exactly one delivery execution;
-    - the card sandbox's ledger accounts for every charge (devstack.soak.charge_violations).
+    - the card sandbox's ledger accounts for every charge (loadtest.soak.charge_violations).
 
     Returns ``{(userId, orderId, order status): payment status}``.
     """

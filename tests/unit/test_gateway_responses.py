@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from devstack.gateway import Gateway
+from devstack.gateway.app import Gateway
+from devstack.lambdas.pool import InvokeResult
 from devstack.template import load_stack_model
-from devstack.workers import InvokeResult
 from tests.support.lambda_env import TEMPLATE
 from tests.unit.test_template_deploy import CONTRACT_GATEWAY_CODES, OTHER_AWS_CODES
 

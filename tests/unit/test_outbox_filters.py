@@ -1,7 +1,7 @@
 """The publishers' stream FilterCriteria and the publishers themselves must agree.
 
 The FilterCriteria are the ones CloudFormation receives (the event source mappings after the SAM transform,
-tests/support/sam_template.py); the pattern language is applied by the local stack's matcher (devstack.filters,
+tests/support/sam_template.py); the pattern language is applied by the local stack's matcher (devstack.events.filters,
 tested below against the patterns AWS documents).
 
 The filter saves an invocation for every stream record that is no event; if it ever dropped a
@@ -20,7 +20,7 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 from pydantic import TypeAdapter
 
-from devstack.filters import FilterPatternError, admits, matches, parse_filter_criteria
+from devstack.events.filters import FilterPatternError, admits, matches, parse_filter_criteria
 from orders.domain import TRANSITIONS as ORDER_TRANSITIONS
 from orders.domain import OrderStatus
 from payments.domain import TRANSITIONS as PAYMENT_TRANSITIONS

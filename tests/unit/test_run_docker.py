@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack import docker
-from devstack.samlocal import Build, _sam_answer, bake_layers, docker_template, is_error_payload
+from devstack.docker import image as docker
+from devstack.docker.samlocal import Build, _sam_answer, bake_layers, docker_template, is_error_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 

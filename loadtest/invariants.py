@@ -13,7 +13,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from devstack.soak import Order, charge_violations
+from loadtest.soak import Order, charge_violations
 
 # order status -> the payment statuses it may sit with once nothing is in flight, and the converse
 PAYMENT_FOR_ORDER = {

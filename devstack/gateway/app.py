@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from devstack.lambdas.pool import InvokeResult
 from devstack.template import ACCOUNT_ID, REGION, REST_API_ID, ApiModel, ApiRoute, GatewayResponse
-from devstack.workers import InvokeResult
 
 MAX_BODY = 10 * 1024 * 1024
 

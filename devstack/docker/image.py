@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_REQUIREMENTS = ROOT / "env" / "lambda-runtime-requirements.txt"
 DEV_REQUIREMENTS = ROOT / "requirements-dev.txt"
 PUBLIC_IMAGE = "public.ecr.aws/lambda/python:3.11"

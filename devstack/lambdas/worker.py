@@ -1,4 +1,4 @@
-"""A warm Lambda-like execution environment: ``python -m devstack.worker``.
+"""A warm Lambda-like execution environment: ``python -m devstack.lambdas.worker``.
 
 Protocol: one JSON object per line. stdin receives ``{"id", "event", "deadline_ms", ...}``; the real
 stdout (fd 1 at start) answers ``{"id", "ok", "result"}`` or ``{"id", "ok": false, "error": {...}}``.

@@ -2,11 +2,11 @@
 
 1. Starts a local stack and drives ``--orders`` orders (the soak's mix: paid, declined, cancelled before and
    after paying, cancels racing the charge) with ``--clients`` clients that retry as real clients do, while
-   :mod:`devstack.chaos` fails ``--aws-rate`` of the AWS calls (functions' and pollers'), kills ``--kill-rate``
+   :mod:`loadtest.chaos` fails ``--aws-rate`` of the AWS calls (functions' and pollers'), kills ``--kill-rate``
    of the invocations mid-way and refuses ``--delivery-rate`` of the event source mappings' invocations.
 2. Stops the faults and waits until nothing is in flight. Messages that ended in a DLQ meanwhile (their
    deliveries kept failing) are redriven, as an operator would once the cause is over, and counted.
-3. Checks every invariant (:mod:`devstack.invariants`) and prints the figures: requests, client retries,
+3. Checks every invariant (:mod:`loadtest.invariants`) and prints the figures: requests, client retries,
    faults injected by kind, DLQ arrivals and redrives, final states, violations by order id.
 
 Exits non-zero on any violation.
@@ -19,8 +19,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from devstack import invariants, soak
-from devstack.chaos import ChaosConfig, attach
+from loadtest import invariants, soak
+from loadtest.chaos import ChaosConfig, attach
 
 DEFAULT_ORDERS = 2000
 DEFAULT_AWS_RATE = 0.05

@@ -1,4 +1,4 @@
-"""Warm worker processes, one pool per function (see ``devstack.worker`` for the protocol)."""
+"""Warm worker processes, one pool per function (see ``devstack.lambdas.worker`` for the protocol)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from devstack.chaos import Chaos
 from devstack.template import REGION, FunctionModel
+from loadtest.chaos import Chaos
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devstack.aws import make_client
-from devstack.filters import admits
+from devstack.events.filters import admits
+from devstack.lambdas.pool import InvokeResult
 from devstack.template import REGION, FunctionModel, QueueModel, SqsEventSource, StreamEventSource, TableModel
-from devstack.workers import InvokeResult
 
 Invoke = Callable[[str, Any], InvokeResult]
 Record = Callable[[str, str, float, str, str], None]

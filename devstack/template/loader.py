@@ -1,7 +1,7 @@
 """Load a SAM/CloudFormation template and resolve it into a typed model of the local stack.
 
 Everything the local stack runs is derived from here, so it cannot drift from what is deployed.
-Intrinsic functions are resolved by SAM CLI's resolver (devstack.intrinsics); this module answers what it
+Intrinsic functions are resolved by SAM CLI's resolver (devstack.template.intrinsics); this module answers what it
 asks of resources. Resolution is deterministic: physical names are ``{StackName}-{LogicalId}`` unless the
 template names the resource. Ids that only the AWS emulator knows (stream ARNs, secret ARNs, queue URLs) are passed
 in as ``physical_overrides`` on a second pass, once the resources exist.
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.filters import parse_filter_criteria
-from devstack.intrinsics import IntrinsicError, Intrinsics, PseudoParameterValues, expand_language_extensions
-from devstack.sam import SamTransformError, local_path, sam_transform
+from devstack.events.filters import parse_filter_criteria
+from devstack.template.intrinsics import IntrinsicError, Intrinsics, PseudoParameterValues, expand_language_extensions
+from devstack.template.sam import SamTransformError, local_path, sam_transform
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -303,7 +303,7 @@ PSEUDO = PseudoParameterValues(
 
 
 class Resolver:
-    """Intrinsics through SAM CLI's resolver (devstack.intrinsics); this class answers what it asks of a
+    """Intrinsics through SAM CLI's resolver (devstack.template.intrinsics); this class answers what it asks of a
     resource: its physical name, ARN, URL and attributes on the local stack."""
 
     def __init__(
@@ -964,8 +964,8 @@ class DeployedTemplate:
 
 
 def read_template(path: Path, parameter_overrides: Mapping[str, Any]) -> DeployedTemplate:
-    """``path`` with AWS::LanguageExtensions expanded (devstack.intrinsics), then the AWS::Serverless
-    transform (devstack.sam); cached per file version and parameters, a copy each call."""
+    """``path`` with AWS::LanguageExtensions expanded (devstack.template.intrinsics), then the AWS::Serverless
+    transform (devstack.template.sam); cached per file version and parameters, a copy each call."""
     stat = path.stat()
     overrides = json.dumps(dict(parameter_overrides), sort_keys=True)
     return copy.deepcopy(_read_template(str(path), stat.st_mtime_ns, stat.st_size, overrides))

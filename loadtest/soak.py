@@ -7,7 +7,7 @@ inconsistent orders. The stack it starts has a card sandbox that takes ``--charg
 cancels really race charges; it then reads the tables and the sandbox's ledger: how many payments passed
 through ``processing``, and whether every card was charged at most once and every approved charge of a
 payment that did not end ``paid`` was refunded. Exits non-zero if any order is lost or inconsistent, any
-charge is unaccounted for, or any request was answered 5xx. ``devstack.chaos_soak`` drives the same mix
+charge is unaccounted for, or any request was answered 5xx. ``loadtest.chaos_soak`` drives the same mix
 while faults are injected.
 
 Clients behave as real ones do: a connection error, ``429``, ``502``, ``503`` or ``504`` is retried (the
