@@ -22,7 +22,7 @@ def _epoch(iso: str) -> float:
 def run(cfg: Config, ctx: Ctx, details: dict[str, Any]) -> list[Figure]:
     n = cfg.n(50, 5)
     s = requests.Session()
-    ctx.stack.wait_idle(60)
+    ctx.stack.inspect.wait_idle(60)
     first = len(ctx.stack.invocations)
     to_payment: list[float] = []
     to_confirmed: list[float] = []
@@ -44,7 +44,7 @@ def run(cfg: Config, ctx: Ctx, details: dict[str, Any]) -> list[Figure]:
         t2 = _epoch(r.json()["data"]["updatedAt"])
         wait_until(lambda oid=oid: ctx.status(ctx.orders_table, USER, oid) in ("confirmed", "delivered"))  # type: ignore[misc]
         to_confirmed.append((time.time() - t2) * 1000)
-    ctx.stack.wait_idle(60)
+    ctx.stack.inspect.wait_idle(60)
     inv = ctx.stack.invocations[first:]
 
     def compute(*functions: str) -> float:

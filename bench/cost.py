@@ -53,14 +53,14 @@ def run(cfg: Config, ctx: Ctx, details: dict[str, Any]) -> list[Figure]:
     stack = ctx.stack
     s = requests.Session()
     lifecycle(ctx, s, "bench-cost-warmup")  # warm workers; the authorizer has fetched its secret
-    stack.wait_idle(60)
-    stack.reset_aws_requests()
+    stack.inspect.wait_idle(60)
+    stack.inspect.reset_aws_requests()
     first = len(stack.invocations)
     progress(f"cost: {n} order lifecycles (create, pay, confirmed, delivered), a new user and token each")
     for i in range(n):
         lifecycle(ctx, s, f"bench-cost-{i}")
-    stack.wait_idle(60)
-    counts = stack.aws_requests()
+    stack.inspect.wait_idle(60)
+    counts = stack.inspect.aws_requests()
     inv = stack.invocations[first:]
 
     per_order = {f"{svc}:{op}": c / n for (svc, op), c in sorted(counts.items())}

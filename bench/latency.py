@@ -82,7 +82,7 @@ def run(cfg: Config, ctx: Ctx, details: dict[str, Any]) -> list[Figure]:  # noqa
     floor_to_pay = [order_item(FLOOR_USER) for _ in range(n_write)]
     for item in floor_to_pay:
         ddb.put_item(TableName=ctx.orders_table, Item=item)
-    ctx.stack.wait_idle(120)  # payments exist (pending) for every order above
+    ctx.stack.inspect.wait_idle(120)  # payments exist (pending) for every order above
 
     # ---------------------------------------------------------------- gateway alone
     server, bare = bare_asgi_server()
@@ -177,7 +177,7 @@ def run(cfg: Config, ctx: Ctx, details: dict[str, Any]) -> list[Figure]:  # noqa
             )
         )
     figures += _figures("POST /orders", ms, "DynamoDB PutItem", fl)
-    ctx.stack.wait_idle(120)
+    ctx.stack.inspect.wait_idle(120)
 
     def transition(table: str, user: str, order_id: str, to: str, sources: list[str]) -> Any:
         values: dict[str, Any] = {":to": {"S": to}, ":f0": {"S": "2026-01-01T00:00:00.000Z"}, ":f1": {"S": "c"}}
@@ -206,7 +206,7 @@ def run(cfg: Config, ctx: Ctx, details: dict[str, Any]) -> list[Figure]:  # noqa
             )
         )
     figures += _figures("DELETE /orders/{id}", ms, "DynamoDB UpdateItem", fl)
-    ctx.stack.wait_idle(120)
+    ctx.stack.inspect.wait_idle(120)
 
     progress(f"latency: POST /payments/pay/{{id}} x {n_write} (floor GetItem + UpdateItem)")
     ms, fl = [], []
@@ -224,5 +224,5 @@ def run(cfg: Config, ctx: Ctx, details: dict[str, Any]) -> list[Figure]:  # noqa
 
         fl.append(_sample(floor_pay))
     figures += _figures("POST /payments/pay/{id}", ms, "DynamoDB GetItem+UpdateItem", fl)
-    ctx.stack.wait_idle(120)
+    ctx.stack.inspect.wait_idle(120)
     return figures

@@ -36,7 +36,7 @@ def run(cfg: Config, ctx: Ctx, details: dict[str, Any]) -> list[Figure]:
     seed(ctx, SMALL_USER, 10)
     seed(ctx, BIG_USER, big)
     details["scale_seed_seconds"] = time.perf_counter() - t0
-    ctx.stack.wait_idle(300)  # the publisher reads the 10,010 stream records (no events come of them)
+    ctx.stack.inspect.wait_idle(300)  # the publisher reads the 10,010 stream records (no events come of them)
     s = requests.Session()
     ddb = ctx.stack.client("dynamodb")
     results: dict[str, tuple[list[float], list[float]]] = {}

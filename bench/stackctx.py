@@ -31,7 +31,7 @@ class Ctx:
     def __post_init__(self) -> None:
         self.orders_table = self.stack.physical_id("OrdersTable")
         self.payments_table = self.stack.physical_id("PaymentsTable")
-        # Reads the bench does to watch progress are marked internal, so stack.aws_requests() ignores them.
+        # Reads the bench does to watch progress are marked internal, so stack.inspect.aws_requests() ignores them.
         self.ddb_internal = make_client("dynamodb", self.stack.aws_endpoint, internal=True)
 
     @property

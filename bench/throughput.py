@@ -63,7 +63,7 @@ def run(cfg: Config, ctx: Ctx, details: dict[str, Any]) -> list[Figure]:
     oid = ctx.create_order(s, USER)
     h = ctx.headers(USER)
     base = ctx.base
-    ctx.stack.wait_idle(60)
+    ctx.stack.inspect.wait_idle(60)
     floor_rps = direct_get(ctx, oid, seconds / 2)
     routes: list[tuple[str, Callable[[requests.Session], requests.Response]]] = [
         ("GET /orders/{id}", lambda sess: sess.get(f"{base}/orders/{oid}", headers=h, timeout=30)),
@@ -92,5 +92,5 @@ def run(cfg: Config, ctx: Ctx, details: dict[str, Any]) -> list[Figure]:
                 progress(f"throughput: {route} with {clients} clients: {errors} ERRORS")
         if route.startswith("POST"):
             progress("throughput: waiting for the event chain to drain the created orders")
-            ctx.stack.wait_idle(300)
+            ctx.stack.inspect.wait_idle(300)
     return figures

@@ -24,8 +24,8 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from devstack.hooks import TIMEOUT, AwsFault, FaultHooks
 from devstack.template import REGION, StackModel
-from loadtest.chaos import TIMEOUT, AwsFault, Chaos
 
 INTERNAL_UA = "devstack-internal"
 
@@ -93,7 +93,7 @@ class FaultInjector:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self.chaos: Chaos | None = None  # rate-based faults (loadtest.chaos), after the chosen ones
+        self.hooks: FaultHooks | None = None  # rate-based faults (devstack.hooks), after the chosen ones
 
     def inject(self, fault: Fault) -> Fault:
         """Answer the requests ``fault`` names with its error from now on; returns it (its ``hits`` count)."""
@@ -115,8 +115,8 @@ class FaultInjector:
                     if f.remaining is not None:
                         f.remaining -= 1
                     return f
-        chaos = self.chaos
-        return chaos.aws_fault(service, operation, user_agent, internal) if chaos is not None else None
+        hooks = self.hooks
+        return hooks.aws_fault(service, operation, user_agent, internal) if hooks is not None else None
 
 
 def _identify(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
@@ -176,7 +176,7 @@ class AwsMiddleware:
         if fault is None:
             return self._apply(environ, start_response, service)
         if isinstance(fault, AwsFault) and fault.kind == TIMEOUT:
-            return self._drop(environ, start_response, service, fault.applied)
+            return self._drop(environ, start_response, service, fault)
         rid = str(uuid.uuid4())
         if environ.get("HTTP_X_AMZ_TARGET"):
             ctype = environ.get("CONTENT_TYPE") or "application/x-amz-json-1.0"
@@ -208,14 +208,13 @@ class AwsMiddleware:
             return list(self.app(environ, start_response))
 
     def _drop(
-        self, environ: dict[str, Any], start_response: Callable[..., Any], service: str, applied: bool
+        self, environ: dict[str, Any], start_response: Callable[..., Any], service: str, fault: AwsFault
     ) -> Iterable[bytes]:
         """A request that times out: it hangs, then the connection closes with no answer (after moto
-        applied it, when ``applied``: the caller cannot tell which)."""
-        if applied:
+        applied it, when ``fault.applied``: the caller cannot tell which)."""
+        if fault.applied:
             list(self._apply(environ, lambda *args: None, service))
-        chaos = self.faults.chaos
-        time.sleep(chaos.config.timeout_hold if chaos is not None else 0.0)
+        time.sleep(fault.hold)
         sock = environ.get("werkzeug.socket")
         if sock is not None:
             with contextlib.suppress(OSError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import os
@@ -28,10 +27,11 @@ from devstack.aws import (
 )
 from devstack.events.pollers import SqsPoller, StreamPoller, Wiring
 from devstack.gateway.app import Gateway
+from devstack.hooks import FaultHooks
+from devstack.inspection import StackInspection
 from devstack.lambdas.pool import FunctionLogs, FunctionPool, InvokeResult, worker_env
 from devstack.template import ApiModel, StackModel, load_stack_model
 from devstack.tokens import jwt_secret, mint_token, translate_legacy_authorization
-from loadtest.chaos import Chaos
 
 if TYPE_CHECKING:
     from devstack.docker.samlocal import DockerRuntime
@@ -107,8 +107,9 @@ class LocalStack:
         self._logs: FunctionLogs | None = None
         self._clients: dict[str, Any] = {}
         self._started = False
-        self._activity = 0  # bumped on every invocation; wait_idle checks it did not move
-        self.chaos: Chaos | None = None  # set by loadtest.chaos.attach
+        self.activity = 0  # bumped on every invocation; inspect.wait_idle checks it did not move
+        self.inspect = StackInspection(self)
+        self.hooks: FaultHooks | None = None  # set by attach_hooks
         self.model: StackModel
 
     # ------------------------------------------------------------------ lifecycle
@@ -278,17 +279,24 @@ class LocalStack:
                 if data.get("pid") == os.getpid():
                     self.endpoint_file.unlink()
 
+    def attach_hooks(self, hooks: FaultHooks) -> None:
+        """Let ``hooks`` fail AWS requests, kill workers and refuse deliveries (a started stack)."""
+        self.faults.hooks = hooks
+        for pool in self.pools.values():
+            pool.hooks = hooks
+        self.hooks = hooks
+
     # ------------------------------------------------------------------ invocations
     def invoke(self, logical_id: str, event: Any) -> InvokeResult:
         """Invoke a function's warm worker directly (no logging of an invocation line)."""
-        self._activity += 1
+        self.activity += 1
         if self.docker is not None:
             return self.docker.invoke(logical_id, event)
         return self.pools[logical_id].invoke(event)
 
     def _deliver(self, logical_id: str, event: Any) -> InvokeResult:
         """An event source mapping's invocation: under chaos, Lambda may refuse it before the function runs."""
-        refused = self.chaos.refuse_delivery(logical_id) if self.chaos is not None else None
+        refused = self.hooks.refuse_delivery(logical_id) if self.hooks is not None else None
         if refused is not None:
             return InvokeResult(False, None, refused, 0.0, str(uuid.uuid4()))
         return self.invoke(logical_id, event)
@@ -360,18 +368,6 @@ class LocalStack:
         assert self._logs is not None
         return self._logs.lines(logical_id)
 
-    def aws_requests(self) -> collections.Counter[tuple[str, str]]:
-        """Requests to the local AWS services per (service, operation), the stack's own polling excluded."""
-        assert self.moto is not None and self.moto.middleware is not None
-        return self.moto.middleware.counts()
-
-    def reset_aws_requests(self) -> None:
-        assert self.moto is not None and self.moto.middleware is not None
-        self.moto.middleware.reset()
-
-    def worker_pids(self) -> list[int]:
-        return [pid for p in self.pools.values() for pid in p.pids()]
-
     def redrive(self, dlq: str) -> int:
         """Move the messages of a DLQ (logical id or URL) back to its source queue; returns how many."""
         dlq_q = next((q for q in self.model.queues.values() if dlq in (q.logical_id, q.url, q.arn, q.name)), None)
@@ -384,66 +380,6 @@ class LocalStack:
         if source is None:
             raise ValueError(f"{dlq_q.logical_id} is no queue's dead-letter queue")
         return redrive_messages(make_client("sqs", self.aws_endpoint, internal=True), dlq_q.url, source.url)
-
-    def _idle_now(self, sfn: Any, sqs: Any) -> str:
-        busy = [lid for lid, p in self.pools.items() if p.in_flight]
-        if self.docker is not None and self.docker.in_flight:
-            busy.append(f"{self.docker.in_flight} Docker invocations")
-        if busy:
-            return f"invocations in flight: {busy}"
-        for qp in self.sqs_pollers:
-            attrs = sqs.get_queue_attributes(
-                QueueUrl=qp.queue.url,
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesNotVisible",
-                    "ApproximateNumberOfMessagesDelayed",
-                ],
-            )["Attributes"]
-            if any(int(v) for v in attrs.values()):
-                return f"queue {qp.queue.logical_id} not empty: {attrs}"
-        for m in self.model.state_machines.values():
-            running = sfn.list_executions(stateMachineArn=m.arn, statusFilter="RUNNING").get("executions")
-            if running:
-                return f"{len(running)} executions of {m.logical_id} running"
-        return ""
-
-    def _busy(self) -> bool:
-        return any(p.in_flight for p in self.pools.values()) or bool(self.docker and self.docker.in_flight)
-
-    def wait_idle(self, timeout: float = 30.0) -> None:
-        """Return once queues are empty, streams drained, nothing in flight and no execution running.
-
-        Raises TimeoutError (naming what is still busy) after ``timeout`` seconds.
-        """
-        sqs = make_client("sqs", self.aws_endpoint, internal=True)
-        sfn = make_client("stepfunctions", self.aws_endpoint, internal=True)
-        deadline = time.monotonic() + timeout
-        calm = 0
-        reason = ""
-        while time.monotonic() < deadline:
-            passes = {id(sp): sp.passes for sp in self.stream_pollers}
-            activity = self._activity
-            reason = self._idle_now(sfn, sqs)
-            if not reason:
-                # every stream poller must finish a fresh pass that found nothing
-                while time.monotonic() < deadline and any(
-                    sp.passes <= passes[id(sp)] + 1 and sp.is_alive() for sp in self.stream_pollers
-                ):
-                    time.sleep(0.01)
-                busy_streams = [sp.table.logical_id for sp in self.stream_pollers if sp.empty_passes == 0]
-                if busy_streams:
-                    reason = f"streams not drained: {busy_streams}"
-                elif self._activity != activity or self._busy():
-                    reason = "invocations happened meanwhile"
-            if reason:
-                calm = 0
-                time.sleep(0.02)
-                continue
-            calm += 1
-            if calm >= 2:
-                return
-        raise TimeoutError(f"stack not idle after {timeout}s: {reason}")
 
     # ------------------------------------------------------------------ code watcher
     def _snapshot(self, dirs: list[Path]) -> tuple[int, float]:

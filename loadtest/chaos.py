@@ -24,7 +24,12 @@ import random
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from devstack.hooks import TIMEOUT, AwsFault
+
+if TYPE_CHECKING:
+    from devstack.stack import LocalStack
 
 # Each service's real error codes for "slow down" and "failed on our side" (HTTP status, code).
 AWS_ERRORS: dict[str, dict[str, tuple[int, str]]] = {
@@ -59,7 +64,6 @@ AWS_ERRORS: dict[str, dict[str, tuple[int, str]]] = {
         "unavailable": (503, "ServiceUnavailable"),
     },
 }
-TIMEOUT = "timeout"
 KINDS = ("throttled", "internal", "unavailable", TIMEOUT)
 # Lambda refusing an event source mapping's invocation (the function never runs).
 DELIVERY_ERROR = {"errorType": "TooManyRequestsException", "errorMessage": "Rate Exceeded. (injected)"}
@@ -84,18 +88,11 @@ class ChaosConfig:
     delivery_rate: float = 0.01
 
 
-@dataclass(frozen=True)
-class AwsFault:
-    kind: str
-    status: int
-    code: str
-    applied: bool = False
-    """For a timeout: the request is applied before the connection drops."""
-    message: str = "Injected fault (chaos)"
-
-
 class Chaos:
-    """Decides, per request and per invocation, what goes wrong; counts what it injected."""
+    """Decides, per request and per invocation, what goes wrong; counts what it injected.
+
+    The engine's :class:`devstack.hooks.FaultHooks`: :func:`attach` hands it to a stack.
+    """
 
     def __init__(self, config: ChaosConfig) -> None:
         self.config = config
@@ -146,7 +143,7 @@ class Chaos:
         if kind == TIMEOUT:
             applied = rng.random() < 0.5
             self.note(f"aws {service} {operation} timeout{' (applied)' if applied else ''} [{who}]")
-            return AwsFault(TIMEOUT, 0, "", applied)
+            return AwsFault(TIMEOUT, 0, "", applied, hold=self.config.timeout_hold)
         status, code = AWS_ERRORS[service][kind]
         self.note(f"aws {service} {operation} {status} {code} [{who}]")
         return AwsFault(kind, status, code)
@@ -206,11 +203,8 @@ class Chaos:
         return dict(DELIVERY_ERROR)
 
 
-def attach(stack: Any, config: ChaosConfig) -> Chaos:
+def attach(stack: LocalStack, config: ChaosConfig) -> Chaos:
     """Wire a (stopped) :class:`Chaos` into a started :class:`devstack.stack.LocalStack`; ``start()`` it."""
     chaos = Chaos(config)
-    stack.faults.chaos = chaos
-    for pool in stack.pools.values():
-        pool.chaos = chaos
-    stack.chaos = chaos
+    stack.attach_hooks(chaos)
     return chaos

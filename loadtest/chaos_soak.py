@@ -83,7 +83,7 @@ def _faults_by_kind(injected: Counter[str]) -> list[str]:
 def settle(stack: Any, timeout: float) -> str:
     """Wait until nothing is in flight; the reason when it did not happen."""
     try:
-        stack.wait_idle(timeout)
+        stack.inspect.wait_idle(timeout)
     except TimeoutError as exc:
         return str(exc)
     return ""

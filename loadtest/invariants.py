@@ -1,6 +1,6 @@
 """The contract's invariants over a quiet local stack's tables, against what the clients saw.
 
-Read once nothing is in flight (``LocalStack.wait_idle``): every violation names its order id.
+Read once nothing is in flight (``LocalStack.inspect.wait_idle``): every violation names its order id.
 """
 
 from __future__ import annotations
@@ -92,9 +92,11 @@ def execution_counts(stack: Any) -> Counter[str]:
     return runs
 
 
-def _table_pairs(
+def table_violations(
     orders: list[dict[str, Any]], payments: list[dict[str, Any]], runs: Counter[str]
 ) -> Iterable[Violation]:
+    """One payment per order, same user and bill, statuses that go together, nothing in flight, one delivery
+    execution per delivered order."""
     by_order: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for p in payments:
         by_order[p["orderId"]].append(p)
@@ -158,7 +160,7 @@ def check(stack: Any, driven: list[Order]) -> tuple[list[Violation], dict[str, A
     orders = scan(stack, "OrdersTable")
     payments = scan(stack, "PaymentsTable")
     runs = execution_counts(stack)
-    violations = list(_table_pairs(orders, payments, runs))
+    violations = list(table_violations(orders, payments, runs))
     pay_status = {p["orderId"]: p["status"] for p in payments}
     figures: dict[str, Any] = {
         "final states": Counter(f"{o['status']}/{pay_status.get(o['orderId'], 'missing')}" for o in orders)

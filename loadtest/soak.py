@@ -393,7 +393,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"local stack: {stack.base_url}", flush=True)
 
         def inspect() -> Tables:
-            stack.wait_idle(args.timeout)
+            stack.inspect.wait_idle(args.timeout)
             logs = []  # the whole files: memory keeps the last lines only
             for function in ("PaymentsInboxFunction", "PayOrderFunction"):
                 log = stack.logs_dir / f"{function}.log"

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from devstack.hooks import FaultHooks
 from devstack.template import REGION, FunctionModel
-from loadtest.chaos import Chaos
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 
@@ -238,7 +238,7 @@ class FunctionPool:
         self.in_flight = 0
         self.cold_starts = 0
         self.restarts = 0
-        self.chaos: Chaos | None = None  # may kill a worker in the middle of an invocation
+        self.hooks: FaultHooks | None = None  # may kill a worker in the middle of an invocation
 
     @property
     def init_timeout(self) -> float:
@@ -327,7 +327,7 @@ class FunctionPool:
                 )
             self.logs.write(lid, f"START RequestId: {rid} Version: $LATEST")
             t0 = time.monotonic()
-            disarm = self.chaos.arm_kill(lid, w.sigkill) if self.chaos is not None else None
+            disarm = self.hooks.arm_kill(lid, w.sigkill) if self.hooks is not None else None
             try:
                 msg = w.invoke(event, float(self.fn.timeout), rid)
                 res = InvokeResult(bool(msg.get("ok")), msg.get("result"), msg.get("error"), 0.0, rid)
@@ -350,8 +350,8 @@ class FunctionPool:
             res.duration_ms = (time.monotonic() - t0) * 1000
             if disarm is not None:
                 disarm()
-            if self.chaos is not None and res.ok:
-                self.chaos.observed(lid, res.duration_ms / 1000)
+            if self.hooks is not None and res.ok:
+                self.hooks.observed(lid, res.duration_ms / 1000)
             self.logs.write(lid, f"END RequestId: {rid}")
             self.logs.write(
                 lid, f"REPORT RequestId: {rid} Duration: {res.duration_ms:.2f} ms Memory Size: {self.fn.memory} MB"

@@ -49,7 +49,7 @@ def chaos_on(stack: LocalStack) -> Iterator[Any]:
     yield on
     for chaos in attached:
         chaos.stop()
-    stack.wait_idle(30)
+    stack.inspect.wait_idle(30)
 
 
 def outcomes(stack: LocalStack, n: int) -> list[str]:
@@ -81,9 +81,9 @@ def test_a_share_of_aws_calls_fails_with_real_codes_and_a_seed_repeats_it(stack:
     chaos.stop()
     assert outcomes(stack, 20) == ["ok"] * 20  # stopped: nothing fails
     # The same seed draws the same schedule; another seed another one.
-    chaos_on(seed=7, aws_rate=0.3, kinds=kinds, kill_rate=0, delivery_rate=0, internal=False)
+    again = chaos_on(seed=7, aws_rate=0.3, kinds=kinds, kill_rate=0, delivery_rate=0, internal=False)
     assert outcomes(stack, 200) == first
-    stack.chaos.stop()  # type: ignore[union-attr]
+    again.stop()
     chaos_on(seed=8, aws_rate=0.3, kinds=kinds, kill_rate=0, delivery_rate=0)
     assert outcomes(stack, 200) != first
 
@@ -131,7 +131,7 @@ def test_a_refused_delivery_comes_back_after_the_visibility_timeout(stack: Local
     sqs = stack.client("sqs")
     for i in range(6):
         sqs.send_message(QueueUrl=stack.physical_id("WorkQueue"), MessageBody=json.dumps({"pk": f"plain-refused-{i}"}))
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     chaos.stop()
     refused = chaos.counts()["delivery refused QueueFunction"]
     assert refused >= 1

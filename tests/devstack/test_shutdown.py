@@ -27,7 +27,7 @@ def test_clean_shutdown_leaves_no_worker(tmp_path: Path) -> None:
     s = LocalStack(FIXTURE_TEMPLATE, StackOptions(logs_dir=tmp_path, watch=True, echo=lambda line: None))
     s.start()
     try:
-        pids = s.worker_pids()
+        pids = s.inspect.worker_pids()
         assert len(pids) == len(s.model.functions)
         assert httpx.get(f"{s.base_url}/public", timeout=30).status_code == 200
     finally:

@@ -122,7 +122,7 @@ def test_concurrent_requests_use_several_workers(stack: LocalStack) -> None:
 def test_stream_to_queue_chain_and_logs(stack: LocalStack) -> None:
     r = httpx.get(f"{stack.base_url}/echo/put?pk=chain1", headers=AUTH, timeout=30)
     assert r.status_code == 200
-    stack.wait_idle(30)
+    stack.inspect.wait_idle(30)
     item = stack.client("dynamodb").get_item(TableName=stack.physical_id("Table"), Key={"pk": {"S": "seen-chain1"}})
     assert item["Item"]["receives"]["S"] == "1"
     assert any(i.trigger == "stream Table" for i in stack.invocations)
@@ -133,7 +133,7 @@ def test_stream_filter_criteria_drop_records_before_the_function(stack: LocalSta
     """The fixture's filter admits INSERTs of keys not starting with "seen-": the rest never invoke it."""
     ddb = stack.client("dynamodb")
     table = stack.physical_id("Table")
-    stack.wait_idle(30)
+    stack.inspect.wait_idle(30)
 
     def stream_invocations() -> int:
         return sum(1 for i in stack.invocations if i.function == "StreamFunction")
@@ -142,12 +142,12 @@ def test_stream_filter_criteria_drop_records_before_the_function(stack: LocalSta
     ddb.put_item(TableName=table, Item={"pk": {"S": "seen-filtered"}})
     ddb.put_item(TableName=table, Item={"pk": {"S": "seen-filtered"}, "v": {"S": "modified"}})
     ddb.delete_item(TableName=table, Key={"pk": {"S": "seen-filtered"}})
-    stack.wait_idle(30)
+    stack.inspect.wait_idle(30)
     assert stream_invocations() == before
     # An admitted record still flows: it reaches the queue, whose consumer writes a "seen-" item
     # (filtered out in turn, so exactly one more stream invocation).
     ddb.put_item(TableName=table, Item={"pk": {"S": "filter-admitted"}})
-    stack.wait_idle(30)
+    stack.inspect.wait_idle(30)
     assert stream_invocations() == before + 1
     seen = ddb.get_item(TableName=table, Key={"pk": {"S": "seen-filter-admitted"}})
     assert seen["Item"]["receives"]["S"] == "1"
@@ -158,7 +158,7 @@ def test_partial_batch_failure_goes_to_dlq_and_redrive(stack: LocalStack) -> Non
     url = stack.physical_id("WorkQueue")
     sqs.send_message(QueueUrl=url, MessageBody="fail-1")
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"pk": "plain-ok"}))
-    stack.wait_idle(30)
+    stack.inspect.wait_idle(30)
     ddb = stack.client("dynamodb")
     assert "Item" in ddb.get_item(TableName=stack.physical_id("Table"), Key={"pk": {"S": "seen-plain-ok"}})
     dlq = stack.physical_id("WorkDLQ")
@@ -166,7 +166,7 @@ def test_partial_batch_failure_goes_to_dlq_and_redrive(stack: LocalStack) -> Non
     assert [m["Body"] for m in msgs] == ["fail-1"]
     assert any("1 failed items" in i.outcome for i in stack.invocations)
     assert stack.redrive("WorkDLQ") == 1
-    stack.wait_idle(30)  # it fails again and ends in the DLQ again
+    stack.inspect.wait_idle(30)  # it fails again and ends in the DLQ again
     msgs = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
     assert [m["Body"] for m in msgs] == ["fail-1"]
 
@@ -174,7 +174,7 @@ def test_partial_batch_failure_goes_to_dlq_and_redrive(stack: LocalStack) -> Non
 def test_crashing_consumer_keeps_messages_until_dlq(stack: LocalStack) -> None:
     sqs = stack.client("sqs")
     sqs.send_message(QueueUrl=stack.physical_id("WorkQueue"), MessageBody="crash")
-    stack.wait_idle(30)
+    stack.inspect.wait_idle(30)
     bodies = [
         m["Body"]
         for m in sqs.receive_message(
@@ -194,7 +194,7 @@ def test_sns_filter_and_state_machine(stack: LocalStack) -> None:
     sns.publish(TopicArn=topic, Message=json.dumps({"pk": "plain-filtered"}), MessageAttributes=other)
     sfn = stack.client("stepfunctions")
     sfn.start_execution(stateMachineArn=stack.physical_id("Machine"), name="m-1", input='{"pk": "m-1"}')
-    stack.wait_idle(30)
+    stack.inspect.wait_idle(30)
     ddb = stack.client("dynamodb")
     table = stack.physical_id("Table")
     assert "Item" in ddb.get_item(TableName=table, Key={"pk": {"S": "seen-plain-sns"}})
@@ -203,7 +203,7 @@ def test_sns_filter_and_state_machine(stack: LocalStack) -> None:
 
 
 def test_fault_injection_and_request_counts(stack: LocalStack) -> None:
-    stack.reset_aws_requests()
+    stack.inspect.reset_aws_requests()
     ddb = stack.client("dynamodb")
     table = stack.physical_id("Table")
     stack.faults.inject(
@@ -216,17 +216,17 @@ def test_fault_injection_and_request_counts(stack: LocalStack) -> None:
     assert err.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
     stack.faults.clear()
     ddb.put_item(TableName=table, Item={"pk": {"S": "plain-after"}})
-    counts = stack.aws_requests()
+    counts = stack.inspect.aws_requests()
     assert counts[("dynamodb", "PutItem")] >= 2
     stack.faults.inject(Fault(service="sns", operation="Publish", status=500, code="InternalError", times=1))
     sns = stack.client("sns")
     sns.publish(TopicArn=stack.physical_id("Topic"), Message="{}")  # botocore retries once and succeeds
-    assert stack.aws_requests()[("sns", "Publish")] == 2
+    assert stack.inspect.aws_requests()[("sns", "Publish")] == 2
     stack.faults.inject(Fault(service="sqs", operation="SendMessage", status=500, code="InternalError", seconds=60))
     with pytest.raises(botocore.exceptions.ClientError):
         stack.client("sqs").send_message(QueueUrl=stack.physical_id("WorkQueue"), MessageBody="x")
     stack.faults.clear()
-    stack.wait_idle(30)
+    stack.inspect.wait_idle(30)
 
 
 def test_racing_conditional_writes_have_one_winner(stack: LocalStack) -> None:

@@ -116,7 +116,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
             echo=lambda line: None,
         ),
     ) as stack:
-        yield Api(stack.base_url, delay, local=True, jwt_secret=stack.jwt_secret, settle_fn=stack.wait_idle)
+        yield Api(stack.base_url, delay, local=True, jwt_secret=stack.jwt_secret, settle_fn=stack.inspect.wait_idle)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from tests.support.chain import DECLINED_CARD, Chain, eventually, invariant_viol
 
 
 def quiesce_and_check(chain: Chain) -> None:
-    chain.stack.wait_idle(60)
+    chain.stack.inspect.wait_idle(60)
     orders = chain.table_items("OrdersTable")
     payments = chain.table_items("PaymentsTable")
     assert invariant_violations(orders, payments) == []
@@ -113,7 +113,7 @@ def test_duplicate_messages_have_no_second_effect(chain: Chain):
     }
     publish(chain.stack, "PaymentsTopic", paid_event)
     publish(chain.stack, "PaymentsTopic", paid_event)
-    chain.stack.wait_idle(60)
+    chain.stack.inspect.wait_idle(60)
     mine = [p for p in chain.table_items("PaymentsTable") if p["orderId"] == order["id"]]
     assert [p["status"] for p in mine] == ["paid"]
     assert chain.order(order["id"])["status"] == "delivered"
@@ -141,7 +141,7 @@ def test_one_correlation_id_follows_an_order_through_every_function(chain: Chain
     chain.wait_payment(order["id"])
     assert chain.pay(order["id"], headers={"X-Correlation-Id": correlation_id}).status_code == 200
     chain.wait_order(order["id"], "delivered")
-    chain.stack.wait_idle(60)
+    chain.stack.inspect.wait_idle(60)
     touched = [
         "CreateOrderFunction",
         "OrdersPublisherFunction",

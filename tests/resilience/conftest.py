@@ -55,10 +55,10 @@ def _settled(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     s: LocalStack = request.getfixturevalue("stack")
     s.faults.clear()
-    s.wait_idle(60)
+    s.inspect.wait_idle(60)
     yield
     s.faults.clear()
-    s.wait_idle(60)
+    s.inspect.wait_idle(60)
     leftovers = {dlq: drain(s, dlq) for dlq in ("OrdersInboxDLQ", "PaymentsInboxDLQ")}
     # A test that dead-letters messages on purpose takes them out itself; anything else is a lost message.
     assert not any(leftovers.values()), f"messages dead-lettered unexpectedly: {leftovers}"

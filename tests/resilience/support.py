@@ -7,15 +7,14 @@ import json
 import threading
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 
 from devstack import LocalStack
+from loadtest.invariants import execution_counts, scan, table_violations
 from loadtest.soak import charge_violations
-from tests.support.chain import PAYMENT_FOR_ORDER
 
 GOOD_CARD = "4242 4242 4242 4242"
 MASTERCARD = "5555-5555-5555-4444"
@@ -89,81 +88,21 @@ def user_api(stack: LocalStack, prefix: str = "user") -> Api:
 # ---------------------------------------------------------------------------- tables
 
 
-def scan(stack: LocalStack, table: str) -> list[dict[str, Any]]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    des = TypeDeserializer()
-    ddb = stack.client("dynamodb")
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": stack.physical_id(table), "ConsistentRead": True}
-    while True:
-        resp = ddb.scan(**kwargs)
-        items += [{k: des.deserialize(v) for k, v in i.items()} for i in resp.get("Items", [])]
-        if "LastEvaluatedKey" not in resp:
-            return items
-        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-
-
 def item(stack: LocalStack, table: str, user: str, order_id: str) -> dict[str, Any] | None:
     return next((i for i in scan(stack, table) if i["userId"] == user and i["orderId"] == order_id), None)
 
 
-ORDER_FOR_PAYMENT = {
-    "pending": {"created"},
-    "paid": {"confirmed", "delivered"},
-    "declined": {"declined", "cancelled"},
-    "voided": {"cancelled"},
-    "refunded": {"cancelled"},
-}
-
-
-def check_invariants(stack: LocalStack, *, delivered: bool = True) -> dict[tuple[str, str, str], str]:
-    """Assert the contract's invariants over both tables, once nothing is in flight.
-
-    - every order has exactly one payment (same user, same bill);
-    - confirmed/delivered => paid; declined => declined; cancelled => voided/refunded/declined;
-      and the converse (a paid payment's order is confirmed/delivered, a voided/refunded one's is cancelled);
-    - with ``delivered`` (DeliveryDelaySeconds 0): no order is left ``confirmed`` and every delivered
-      order had exactly one delivery execution;
-    - the card sandbox's ledger accounts for every charge (loadtest.soak.charge_violations).
-
-    Returns ``{(userId, orderId, order status): payment status}``.
-    """
+def check_invariants(stack: LocalStack) -> dict[tuple[str, str, str], str]:
+    """Assert the contract's invariants over both tables and the card ledger, once nothing is in flight
+    (loadtest.invariants: the ones ``make chaos`` checks). Returns ``{(userId, orderId, order status): payment
+    status}``."""
     orders = scan(stack, "OrdersTable")
     payments = scan(stack, "PaymentsTable")
-    by_order: dict[str, list[dict[str, Any]]] = {}
-    for p in payments:
-        by_order.setdefault(p["orderId"], []).append(p)
-    problems: list[str] = []
-    result: dict[tuple[str, str, str], str] = {}
-    for o in orders:
-        oid, status = o["orderId"], o["status"]
-        pays = by_order.get(oid, [])
-        if len(pays) != 1:
-            problems.append(f"order {oid} ({status}) has {len(pays)} payments")
-            continue
-        (p,) = pays
-        result[(o["userId"], oid, status)] = p["status"]
-        if p["userId"] != o["userId"] or p["bill"] != o["bill"]:
-            problems.append(f"order {oid}: payment {p['userId']}/{p['bill']} != order {o['userId']}/{o['bill']}")
-        if p["status"] not in PAYMENT_FOR_ORDER.get(status, set()):
-            problems.append(f"order {oid} is {status} but its payment is {p['status']}")
-        if status not in ORDER_FOR_PAYMENT.get(p["status"], set()):
-            problems.append(f"payment of {oid} is {p['status']} but the order is {status}")
-        if delivered and status == "confirmed":
-            problems.append(f"order {oid} stayed confirmed (DeliveryDelaySeconds is 0)")
-    if delivered:
-        runs = Counter(e["name"] for e in executions(stack))
-        for o in orders:
-            if o["status"] == "delivered" and runs[o["orderId"]] != 1:
-                problems.append(f"delivered order {o['orderId']} had {runs[o['orderId']]} executions")
-        for name, n in runs.items():
-            if n != 1:
-                problems.append(f"{n} executions named {name}")
-    # Money: every card charged at most once per order; every approved charge ends paid or refunded.
+    problems = [str(v) for v in table_violations(orders, payments, execution_counts(stack))]
     problems += charge_violations(payments, scan(stack, "CardSandboxTable"))
     assert not problems, "invariants broken:\n" + "\n".join(problems)
-    return result
+    status = {p["orderId"]: p["status"] for p in payments}
+    return {(o["userId"], o["orderId"], o["status"]): status[o["orderId"]] for o in orders}
 
 
 def executions(stack: LocalStack) -> list[dict[str, Any]]:

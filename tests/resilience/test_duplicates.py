@@ -57,15 +57,15 @@ def test_every_event_delivered_again_changes_nothing(stack: LocalStack):
     api = user_api(stack, "dup")
     users = {_sub(api.token)}
     ids = [api.create_id(bill=b) for b in (11, 12, 13, 14)]
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert api.pay(ids[0]).status_code == 200  # created -> confirmed -> delivered
     assert api.pay(ids[1], DECLINED_CARD).status_code == 402  # declined
     assert api.cancel(ids[2]).status_code == 200  # voided
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert api.pay(ids[3]).status_code == 200
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert api.cancel(ids[3]).status_code == 409  # delivered already
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     events = _tapped(stack, tap)
     types = sorted(e["type"] for e in events)
     assert types.count("payment-create-event") == 4
@@ -80,7 +80,7 @@ def test_every_event_delivered_again_changes_nothing(stack: LocalStack):
     with ThreadPoolExecutor(8) as pool:
         for e in events * 2:
             pool.submit(publish, stack, topic[e["source"]], e["type"], json.dumps(e))
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert _snapshot(stack, users) == before  # not even updatedAt moved
     assert len(executions(stack)) == runs_before
     assert [o["status"] for o in before["OrdersTable"]] == [
@@ -115,12 +115,12 @@ def test_cancel_before_the_payment_exists_voids_it_and_the_late_create_changes_n
     stack.client("dynamodb").put_item(
         TableName=stack.physical_id("OrdersTable"), Item=_order_item(user, oid, "cancelled")
     )
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     voided = item(stack, "PaymentsTable", user, oid)
     assert voided is not None and voided["status"] == "voided"
     publish(stack, "OrdersTopic", "payment-create-event", envelope("payment-create-event", data))
     publish(stack, "OrdersTopic", "order-cancelled-event", envelope("order-cancelled-event", data))
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert item(stack, "PaymentsTable", user, oid) == voided
     check_invariants(stack)
 
@@ -130,12 +130,12 @@ def test_a_late_paid_result_leaves_a_cancelled_order_cancelled(stack: LocalStack
     stack.client("dynamodb").put_item(
         TableName=stack.physical_id("OrdersTable"), Item=_order_item(user, oid, "cancelled")
     )
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     runs = len(executions(stack))
     paid = {"orderId": oid, "userId": user, "bill": 30, "status": "paid"}
     for _ in range(2):
         publish(stack, "PaymentsTopic", "payment-processed-event", envelope("payment-processed-event", paid))
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     order = item(stack, "OrdersTable", user, oid)
     assert order is not None and order["status"] == "cancelled"
     assert len(executions(stack)) == runs  # no delivery for a cancelled order
@@ -145,11 +145,11 @@ def test_a_late_paid_result_leaves_a_cancelled_order_cancelled(stack: LocalStack
 def test_a_stale_declined_result_does_not_undo_a_confirmed_order(stack: LocalStack):
     api = user_api(stack, "stale")
     oid = api.create_id()
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert api.pay(oid).status_code == 200
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     declined = {"orderId": oid, "userId": _sub(api.token), "bill": 20, "status": "declined"}
     publish(stack, "PaymentsTopic", "payment-processed-event", envelope("payment-processed-event", declined))
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert api.order(oid).json()["data"]["status"] == "delivered"
     check_invariants(stack)

@@ -43,7 +43,7 @@ def test_sns_outage_loses_no_event_and_invents_none(stack: LocalStack):
     wait_for(lambda: outage.until is not None and time.monotonic() > outage.until, timeout=10, what="outage over")
     assert outage.hits > 0  # the publisher really met the outage
     stack.faults.clear()
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     payments = [p for p in scan(stack, "PaymentsTable") if (p["userId"], p["orderId"]) not in before]
     assert sorted(p["orderId"] for p in payments) == sorted(ids)  # one each, none for the failed write
     assert all(p["status"] == "pending" and p["userId"] == api_user(api) for p in payments)
@@ -88,7 +88,7 @@ def test_consumer_failures_are_retried_without_holding_back_the_batch(stack: Loc
         stack,
         {oid: envelope("payment-create-event", {"orderId": oid, "userId": user, "bill": 5}) for oid in to_cancel},
     )
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     creates = {f"evt-{uuid.uuid4().hex[:12]}": new_id() for _ in range(4)}
     cancels = {f"evt-{uuid.uuid4().hex[:12]}": oid for oid in to_cancel}
     batch = {
@@ -104,7 +104,7 @@ def test_consumer_failures_are_retried_without_holding_back_the_batch(stack: Loc
     )
     n_inv = len(stack.invocations)
     _inbox_batch(stack, batch)
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert fault.hits >= 3 * 2  # three deliveries of two messages, no SDK retry
     counts = _received(stack, list(batch))
     assert {e: counts[e] for e in creates} == dict.fromkeys(creates, 1)  # not held back, not repeated
@@ -117,7 +117,7 @@ def test_consumer_failures_are_retried_without_holding_back_the_batch(stack: Loc
 
     stack.faults.clear()  # the cause is fixed
     assert stack.redrive("PaymentsInboxDLQ") == 2
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     payments = {p["orderId"]: p["status"] for p in scan(stack, "PaymentsTable") if p["userId"] == user}
     assert payments == {**dict.fromkeys(creates.values(), "pending"), **dict.fromkeys(to_cancel, "voided")}
     assert queue_depth(stack, "PaymentsInboxDLQ") == 0
@@ -128,7 +128,7 @@ def test_poison_message_goes_to_the_dlq_and_does_not_block_others(stack: LocalSt
     publish(stack, "OrdersTopic", "payment-create-event", "{this is not json")
     publish(stack, "OrdersTopic", "payment-create-event", envelope("payment-create-event", {"orderId": "x"}))
     oid = api.create_id()  # a good message at the same time
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert api.payment(oid).status_code == 200
     dead = wait_for(lambda: drain(stack, "PaymentsInboxDLQ"), timeout=10, what="poison in DLQ")
     assert len(dead) == 2
@@ -154,12 +154,12 @@ def test_a_good_message_dead_lettered_by_a_fault_is_redriven(stack: LocalStack):
         },
     )
     stack.faults.inject(Fault(service="dynamodb", operation="PutItem", status=500, code="InternalServerError"))
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert wait_for(lambda: queue_depth(stack, "PaymentsInboxDLQ") == 1, timeout=10, what="message in DLQ")
     assert item(stack, "PaymentsTable", user, oid) is None
     stack.faults.clear()  # the cause is fixed
     assert stack.redrive("PaymentsInboxDLQ") == 1
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     payment = item(stack, "PaymentsTable", user, oid)
     assert payment is not None and payment["status"] == "pending"
     assert queue_depth(stack, "PaymentsInboxDLQ") == 0
@@ -176,7 +176,7 @@ def test_the_documented_redrive_command_moves_messages_back(stack: LocalStack):
         "payment-create-event",
         envelope("payment-create-event", {"orderId": oid, "userId": user, "bill": 7}),
     )
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert wait_for(lambda: queue_depth(stack, "PaymentsInboxDLQ") == 1, timeout=10, what="message in DLQ")
     stack.faults.clear()
     endpoint_file = stack.endpoint_file
@@ -191,7 +191,7 @@ def test_the_documented_redrive_command_moves_messages_back(stack: LocalStack):
     )
     assert out.returncode == 0, out.stderr
     assert "moved 1 messages" in out.stdout
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     payment = item(stack, "PaymentsTable", user, oid)
     assert payment is not None and payment["status"] == "pending"
 
@@ -207,7 +207,7 @@ def test_throttled_create_is_503_with_retry_after_and_creates_nothing(stack: Loc
     assert resp.headers["Retry-After"].isdigit()
     assert resp.headers["Content-Type"].startswith("application/problem+json")
     assert resp.json()["status"] == 503
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     listed = api.request("GET", "/orders")
     assert listed.status_code == 200 and listed.json()["data"] == []
     assert not [o for o in scan(stack, "OrdersTable") if o["userId"] == api_user(api)]
@@ -216,7 +216,7 @@ def test_throttled_create_is_503_with_retry_after_and_creates_nothing(stack: Loc
 def test_throttled_pay_is_503_and_leaves_the_payment_pending(stack: LocalStack):
     api = user_api(stack)
     oid = api.create_id()
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     stack.faults.inject(
         Fault(service="dynamodb", operation="UpdateItem", status=400, code="ProvisionedThroughputExceededException")
     )
@@ -229,7 +229,7 @@ def test_throttled_pay_is_503_and_leaves_the_payment_pending(stack: LocalStack):
     assert api.order(oid).json()["data"]["status"] == "created"
     # Once the throttling is over the same request succeeds, once.
     assert api.pay(oid).status_code == 200
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert api.order(oid).json()["data"]["status"] == "delivered"
     check_invariants(stack)
 
@@ -237,12 +237,12 @@ def test_throttled_pay_is_503_and_leaves_the_payment_pending(stack: LocalStack):
 def test_failed_delivery_start_is_retried_and_runs_once(stack: LocalStack):
     api = user_api(stack)
     oid = api.create_id()
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     fault = stack.faults.inject(
         Fault(service="stepfunctions", operation="StartExecution", status=500, code="ServiceUnavailable", times=4)
     )
     assert api.pay(oid).status_code == 200
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert fault.hits == 4  # the start really failed, and was retried with the message
     runs = [e for e in executions(stack) if e["name"] == oid]
     assert len(runs) == 1, runs

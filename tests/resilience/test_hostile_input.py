@@ -81,16 +81,16 @@ SETTLE_EACH_TEST = False
 @pytest.fixture(scope="module")
 def api(stack: LocalStack) -> Iterator[Api]:
     stack.faults.clear()
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     yield user_api(stack, "hostile")
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     check_invariants(stack)
 
 
 @pytest.fixture(scope="module")
 def order_id(stack: LocalStack, api: Api) -> str:
     oid = api.create_id()
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     return oid
 
 

@@ -51,7 +51,7 @@ def test_a_poison_record_goes_to_the_failure_queue_and_replay_restores_its_event
         },
     )
     good = api.create_id(bill=42)  # written after the poison, on the same stream
-    stack.wait_idle(120)
+    stack.inspect.wait_idle(120)
 
     # The record behind the poison was published: the shard moved on.
     assert item(stack, "PaymentsTable", user, good)["status"] == "pending"
@@ -75,7 +75,7 @@ def test_a_poison_record_goes_to_the_failure_queue_and_replay_restores_its_event
         UpdateExpression="SET bill = :bill",
         ExpressionAttributeValues={":bill": {"N": "7"}},
     )
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert item(stack, "PaymentsTable", user, poison_id) is None
 
     # make replay: the events of everything written since the failed record are published again.
@@ -83,7 +83,7 @@ def test_a_poison_record_goes_to_the_failure_queue_and_replay_restores_its_event
         Target(endpoint=stack.aws_endpoint, queues={q.logical_id: q.url for q in stack.model.queues.values()})
     )
     assert done.get(table, 0) >= 2  # the poison and the good order (at least)
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     restored = item(stack, "PaymentsTable", user, poison_id)
     assert restored is not None and restored["status"] == "pending" and restored["bill"] == 7
     # The good order's event, sent twice, made no second payment; the failure queue is empty.
@@ -139,7 +139,7 @@ def test_event_delivery_dlq_is_redriven_by_receive_send_delete(stack: LocalStack
 
     target = Target(endpoint=stack.aws_endpoint, queues={q.logical_id: q.url for q in stack.model.queues.values()})
     assert redrive_events(target) == (1, 1)
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     payment = item(stack, "PaymentsTable", user, oid)
     assert payment is not None and payment["status"] == "pending"
     # What no subscription takes stays for a person to look at.

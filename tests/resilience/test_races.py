@@ -142,9 +142,9 @@ def test_interleavings_settle_as_the_contract_says(stack: LocalStack, tap: str, 
         futures = [outer.submit(_run_script, users[s.user], s, o, inner) for s, o in zip(plan, outcomes, strict=True)]
         for f in futures:
             f.result()
-        stack.wait_idle(60)
+        stack.inspect.wait_idle(60)
     while dup.pump():  # the last copies, then quiet again
-        stack.wait_idle(60)
+        stack.inspect.wait_idle(60)
     assert dup.copies > 0
     final = check_invariants(stack)
     for script, out in zip(plan, outcomes, strict=True):
@@ -166,13 +166,13 @@ def _sub(api: Api) -> str:
 def test_many_concurrent_pays_charge_once(stack: LocalStack):
     api = new_user(stack, "paystorm")
     ids = [api.create_id() for _ in range(3)]
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     with ThreadPoolExecutor(24) as pool:
         results = {oid: [pool.submit(api.pay, oid) for _ in range(8)] for oid in ids}
         codes = {oid: Counter(f.result().status_code for f in fs) for oid, fs in results.items()}
     for oid in ids:
         assert codes[oid] == Counter({200: 1, 409: 7}), codes[oid]
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     final = check_invariants(stack)
     assert {final[k] for k in final if k[1] in ids} == {"paid"}
 
@@ -182,13 +182,13 @@ def test_many_concurrent_pays_charge_once(stack: LocalStack):
 def test_pay_against_cancel_settles_one_way_or_the_other(stack: LocalStack, cards: list[str]):
     api = new_user(stack, "paycancel")
     ids = [api.create_id() for _ in cards]
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     with ThreadPoolExecutor(2 * len(cards)) as pool:
         pays = [pool.submit(api.pay, oid, card) for oid, card in zip(ids, cards, strict=True)]
         cancels = [pool.submit(api.cancel, oid) for oid in ids]
         pay_codes = [f.result().status_code for f in pays]
         cancel_codes = [f.result().status_code for f in cancels]
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     final = {k[1]: (k[2], v) for k, v in check_invariants(stack).items()}
     for oid, card, pay, cancel in zip(ids, cards, pay_codes, cancel_codes, strict=True):
         settled = final[oid]

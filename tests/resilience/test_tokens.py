@@ -94,7 +94,7 @@ def victim(stack: LocalStack) -> tuple[Api, str]:
     stack.faults.clear()
     api = Api(stack.base_url, stack.token("victim"))
     oid = api.create_id()
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     return api, oid
 
 
@@ -108,7 +108,7 @@ def test_generated_bad_tokens_never_pass(stack: LocalStack, victim: tuple[Api, s
                 _assert_401(resp)
     for method, path, body in _routes(oid):
         _assert_401(_call(stack, method, path, body, None))
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     api, _ = victim
     orders = api.request("GET", "/orders").json()["data"]
     assert [(o["id"], o["status"]) for o in orders] == [(oid, "created")]  # nothing got through
@@ -136,9 +136,9 @@ def test_one_user_never_reaches_anothers_order(stack: LocalStack):
     alice, mallory = user_api(stack, "alice"), user_api(stack, "mallory")
     created = alice.create_id()
     paid = alice.create_id()
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert alice.pay(paid).status_code == 200
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     for oid in (created, paid):
         assert mallory.order(oid).status_code == 404
         assert mallory.payment(oid).status_code == 404
@@ -154,7 +154,7 @@ def test_one_user_never_reaches_anothers_order(stack: LocalStack):
     assert page["nextToken"]
     stolen = mallory.request("GET", "/orders", params={"limit": 1, "nextToken": page["nextToken"]})
     assert stolen.status_code == 200 and stolen.json()["data"] == []
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     assert alice.order(created).json()["data"]["status"] == "created"
     assert alice.payment(created).json()["data"]["status"] == "pending"
     assert alice.order(paid).json()["data"]["status"] == "delivered"

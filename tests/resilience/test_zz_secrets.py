@@ -49,7 +49,7 @@ def findings(text: str, where: str) -> list[str]:
 def test_no_card_number_cvv_or_token_anywhere(stack: LocalStack):
     api = user_api(stack, "secrets")
     ids = [api.create_id() for _ in range(6)]
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
     cards = [(GOOD_CARD, 987), (MASTERCARD, "4321"), (AMEX, 987), (DECLINED_CARD, 987), (INSUFFICIENT_CARD, 987)]
     for oid, (number, cvv) in zip(ids, cards, strict=False):
         body = {"creditCardDetails": {"number": number, "cvv": cvv, "expiry": "12/30"}}
@@ -60,7 +60,7 @@ def test_no_card_number_cvv_or_token_anywhere(stack: LocalStack):
     assert api.request("POST", f"/payments/pay/{ids[5]}", json=expired).status_code == 402
     again = {"creditCardDetails": {"number": GOOD_CARD, "cvt": 987, "expiry": "12/30"}}
     assert api.request("POST", f"/payments/pay/{ids[0]}", json=again).status_code == 409
-    stack.wait_idle(60)
+    stack.inspect.wait_idle(60)
 
     problems: list[str] = []
     for lid in stack.model.functions:
