@@ -1,10 +1,12 @@
 """The template model: ``template.yaml`` read as CloudFormation receives it, in the shape of SAM CLI's providers.
 
 :mod:`.sam` runs the AWS::Serverless transform, :mod:`.intrinsics` resolves intrinsic functions (SAM CLI's
-resolver), :mod:`.loader` turns the resources into the typed model the engine runs.
+resolver), :mod:`.resolver` answers them with the local stack's names, :mod:`.builders` (one module per service) turn
+the resources into the typed model (:mod:`.model`), and :mod:`.loader` reads, caches and links them.
 """
 
-from devstack.template.loader import (
+from devstack.template.loader import load_stack_model, load_template
+from devstack.template.model import (
     ACCOUNT_ID,
     REGION,
     REST_API_ID,
@@ -18,8 +20,6 @@ from devstack.template.loader import (
     StreamEventSource,
     TableModel,
     TemplateError,
-    load_stack_model,
-    load_template,
 )
 
 __all__ = [
