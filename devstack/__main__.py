@@ -140,7 +140,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
 def cmd_invoke(args: argparse.Namespace) -> int:
     """``sam local invoke`` of one function with a sample event, against the running ``make run-docker``."""
-    from devstack.docker.samlocal import sam_local_invoke
+    from devstack.docker.sam_cli import sam_local_invoke
 
     path = Path(args.endpoint_file)
     info = json.loads(path.read_text()) if path.exists() else {}

@@ -1,1 +1,2 @@
-"""The Docker path: the Lambda base image (:mod:`.image`) and SAM CLI's start-api/start-lambda (:mod:`.samlocal`)."""
+"""The Docker path: the Lambda base image (:mod:`.image`), SAM CLI (:mod:`.sam_cli`), API Gateway's answers in
+front of start-api (:mod:`.front`), and the runtime that ties them to the stack (:mod:`.samlocal`)."""

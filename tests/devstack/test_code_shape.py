@@ -1,4 +1,5 @@
-"""devstack stays readable: no function over 80 lines and no complexity waiver (split instead).
+"""devstack and the harnesses (loadtest) stay readable: no file over 400 lines, no function over 60, no
+complexity waiver (split instead), and the engine imports nothing from the harnesses.
 
 ruff's complexity rules (pylint's PLR09xx and PLR1702, mccabe's C901) are on for the whole code base; a
 ``noqa`` for one of them, a bare ``noqa``, a file-wide ``ruff: noqa``, an ignore in pyproject.toml (project-wide,
@@ -22,7 +23,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVSTACK = ROOT / "devstack"
-MAX_FUNCTION_LINES = 80
+HARNESSES = ROOT / "loadtest"
+MAX_FUNCTION_LINES = 60
+MAX_FILE_LINES = 400
+# The command line (devstack/__main__.py) is the front door to both: ``python -m devstack soak|chaos``.
+ENGINE_EXCEPTIONS = {"devstack/__main__.py"}
 
 # pylint's refactoring rules (PLR: too many returns, branches, statements, arguments...) and mccabe's (C90x),
 # or a prefix of them.
@@ -66,13 +71,36 @@ def complexity_waivers(source: str, name: str) -> list[str]:
     ]
 
 
-def _sources() -> list[tuple[str, str]]:
-    return [(str(p.relative_to(ROOT)), p.read_text()) for p in sorted(DEVSTACK.rglob("*.py"))]
+def _sources(*dirs: Path) -> list[tuple[str, str]]:
+    dirs = dirs or (DEVSTACK, HARNESSES)
+    return [(str(p.relative_to(ROOT)), p.read_text()) for d in dirs for p in sorted(d.rglob("*.py"))]
 
 
-def test_no_devstack_function_is_longer_than_80_lines() -> None:
+def harness_imports(source: str, name: str) -> list[str]:
+    """The imports of ``source`` that reach into the harness package (``loadtest``), lazy ones included."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        found += [f"{name}:{node.lineno} imports {n}" for n in names if n.split(".")[0] == HARNESSES.name]
+    return found
+
+
+def test_no_function_is_longer_than_60_lines() -> None:
     found = [hit for name, source in _sources() for hit in long_functions(source, name)]
     assert not found, "split these into named steps:\n" + "\n".join(found)
+
+
+def test_no_file_is_longer_than_400_lines() -> None:
+    found = [f"{name} is {n} lines" for name, source in _sources() if (n := len(source.splitlines())) > MAX_FILE_LINES]
+    assert not found, "split these by concern:\n" + "\n".join(found)
+
+
+def test_the_engine_imports_nothing_from_the_harnesses() -> None:
+    engine = [(name, source) for name, source in _sources(DEVSTACK) if name not in ENGINE_EXCEPTIONS]
+    found = [hit for name, source in engine for hit in harness_imports(source, name)]
+    assert not found, "the engine knows chaos only through devstack.hooks:\n" + "\n".join(found)
 
 
 def test_devstack_switches_off_no_complexity_rule() -> None:
@@ -118,9 +146,12 @@ def test_the_checks_catch_what_they_are_for() -> None:
         return "async def f():\n" + "".join(f"    x = {i}\n" for i in range(lines - 1))
 
     assert long_functions(function(MAX_FUNCTION_LINES), "m.py") == []
-    assert long_functions(function(MAX_FUNCTION_LINES + 1), "m.py") == ["m.py:1 f is 81 lines"]
+    assert long_functions(function(MAX_FUNCTION_LINES + 1), "m.py") == ["m.py:1 f is 61 lines"]
     method = "class C:\n    @staticmethod\n" + textwrap.indent(function(MAX_FUNCTION_LINES + 1), "    ")
-    assert long_functions(method, "m.py") == ["m.py:3 f is 81 lines"]
+    assert long_functions(method, "m.py") == ["m.py:3 f is 61 lines"]
+    assert harness_imports("import loadtest.chaos\n", "m.py") == ["m.py:1 imports loadtest.chaos"]
+    assert harness_imports("def f():\n    from loadtest import soak\n", "m.py") == ["m.py:2 imports loadtest"]
+    assert harness_imports("from devstack.hooks import AwsFault\nimport loadtester\n", "m.py") == []
     waived = [
         "def f(a, b, c, d, e, f):  # noqa: PLR0917\n",
         "def f():  # noqa: E501, PLR0912\n",

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from devstack import LocalStack, StackOptions
-from devstack.docker.samlocal import DockerRuntime, prepare_runtime, sam_local_invoke
+from devstack.docker.sam_cli import sam_local_invoke
+from devstack.docker.samlocal import DockerRuntime, prepare_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 # Long enough to cancel a confirmed order before delivery through SAM local's slower requests.

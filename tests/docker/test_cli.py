@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from devstack.docker.samlocal import CONTAINER_HOST, lambda_containers
+from devstack.docker.sam_cli import lambda_containers
+from devstack.docker.samlocal import CONTAINER_HOST
 
 ROOT = Path(__file__).resolve().parents[2]
 

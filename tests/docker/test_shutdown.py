@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from devstack import LocalStack
-from devstack.docker.samlocal import lambda_containers
+from devstack.docker.sam_cli import lambda_containers
 
 
 def test_stop_leaves_no_container_or_process(docker_stack: LocalStack):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from devstack.docker import image as docker
-from devstack.docker.samlocal import Build, _sam_answer, bake_layers, docker_template, is_error_payload
+from devstack.docker.front import _sam_answer
+from devstack.docker.sam_cli import Build, bake_layers, docker_template, is_error_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +23,7 @@ def test_the_docker_build_runs_every_function_and_the_layer_on_the_hosts_archite
     text = out.read_text()
     other = "arm64" if arch == "x86_64" else "x86_64"
     settings = re.findall(r"^\s*(Architectures|CompatibleArchitectures|BuildArchitecture):\s*(.+)$", text, re.M)
-    assert settings, "the template names no architecture any more: update devstack/samlocal.docker_template"
+    assert settings, "the template names no architecture any more: update devstack/docker/sam_cli.docker_template"
     assert all(other not in value and arch in value for _, value in settings), settings
     # The deployable template itself stays arm64.
     assert "Architectures: [arm64]" in (ROOT / "template.yaml").read_text()

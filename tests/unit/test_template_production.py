@@ -289,9 +289,9 @@ def test_docs_name_existing_outputs_and_alarms(cfn):
 def test_run_docker_env_vars_set_only_declared_variables(cfn):
     """SAM CLI passes a function only the variables its template declares: anything else would be ignored.
 
-    make run-docker hands SAM CLI every function's resolved environment (devstack.docker.samlocal.env_vars).
+    make run-docker hands SAM CLI every function's resolved environment (devstack.docker.sam_cli.env_vars).
     """
-    from devstack.docker.samlocal import env_vars
+    from devstack.docker.sam_cli import env_vars
     from devstack.template import load_stack_model
 
     env_file = env_vars(load_stack_model(ROOT / "template.yaml"), "http://host.docker.internal:5000")
