@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from devstack.gateway.app import CompiledRoute, Gateway, RequestRefusedError, compress_response, read_body
+from devstack.gateway.app import Gateway
+from devstack.gateway.proxy import RequestRefusedError, compress_response, read_body
+from devstack.gateway.routes import CompiledRoute
 from devstack.template import ACCOUNT_ID, REGION, REST_API_ID, ApiModel, ApiRoute
 
 # SAM local's own answers (samcli.local.apigw.service_error_responses), and what API Gateway answers instead.

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import gzip
 import json
-import re
 import threading
 import time
 import uuid
-import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -21,10 +16,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from devstack.gateway.proxy import (
+    RequestRefusedError,
+    _MalformedProxyResponseError,
+    _multi,
+    _proxy_body,
+    _proxy_headers,
+    _proxy_status,
+    _title,
+    compress_response,
+    event_body,
+    read_body,
+)
+from devstack.gateway.routes import _compile, _Matched, _split, policy_allows
 from devstack.lambdas.pool import InvokeResult
-from devstack.template import ACCOUNT_ID, REGION, REST_API_ID, ApiModel, ApiRoute, GatewayResponse
-
-MAX_BODY = 10 * 1024 * 1024
+from devstack.template import ACCOUNT_ID, REGION, REST_API_ID, ApiModel, GatewayResponse
 
 # API Gateway's own status codes and messages per response type ("Gateway response types for API Gateway"),
 # used when the template does not customize a type. A type the template leaves out takes the headers and
@@ -53,209 +59,6 @@ _AWS_DEFAULTS: dict[str, tuple[int, str]] = {
     "DEFAULT_5XX": (502, "Internal server error"),
     "DEFAULT_4XX": (400, "Bad request"),
 }
-
-
-@dataclass
-class CompiledRoute:
-    route: ApiRoute
-    segments: list[str]
-    greedy: bool
-
-    @property
-    def specificity(self) -> tuple[int, int, int]:
-        static = sum(1 for s in self.segments if not s.startswith("{"))
-        return (0 if self.greedy else 1, len(self.segments), static)
-
-    def match(self, parts: list[str]) -> dict[str, str] | None:
-        params: dict[str, str] = {}
-        segs = self.segments
-        if self.greedy:
-            if len(parts) < len(segs):
-                return None
-        elif len(parts) != len(segs):
-            return None
-        for i, seg in enumerate(segs):
-            if seg.startswith("{") and seg.endswith("+}"):
-                params[seg[1:-2]] = "/".join(unquote(p) for p in parts[i:])
-                return params
-            if seg.startswith("{") and seg.endswith("}"):
-                if parts[i] == "":
-                    return None
-                params[seg[1:-1]] = unquote(parts[i])
-            elif unquote(parts[i]) != seg:
-                return None
-        return params
-
-
-def _split(path: str) -> list[str]:
-    path = path.strip("/")
-    return path.split("/") if path else []
-
-
-def _compile(route: ApiRoute) -> CompiledRoute:
-    segs = _split(route.path)
-    return CompiledRoute(route, segs, bool(segs) and segs[-1].endswith("+}"))
-
-
-def _pattern(resource: str) -> re.Pattern[str]:
-    # IAM's * and ? match any character, a newline too (an id with %0A is still under the user's route).
-    return re.compile(re.escape(resource).replace(r"\*", ".*").replace(r"\?", "."), re.DOTALL)
-
-
-def policy_allows(policy: Any, method_arn: str) -> bool:
-    """IAM evaluation for execute-api:Invoke: an explicit Deny wins, else some Allow must match."""
-    if not isinstance(policy, dict):
-        return False
-    stmts = policy.get("Statement") or []
-    if isinstance(stmts, dict):
-        stmts = [stmts]
-    allowed = False
-    for st in stmts:
-        if not isinstance(st, dict):
-            continue
-        actions = st.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        if not any(_pattern(str(a).lower()).fullmatch("execute-api:invoke") for a in actions):
-            continue
-        resources = st.get("Resource", [])
-        resources = [resources] if isinstance(resources, str) else resources
-        if not any(_pattern(str(r)).fullmatch(method_arn) for r in resources):
-            continue
-        effect = str(st.get("Effect", "")).lower()
-        if effect == "deny":
-            return False
-        if effect == "allow":
-            allowed = True
-    return allowed
-
-
-def negotiate_encoding(accept_encoding: str) -> str | None:
-    """The content coding API Gateway would answer with: gzip, else deflate, if the client accepts it."""
-    accepted: dict[str, float] = {}
-    for part in accept_encoding.split(","):
-        name, _, params = part.partition(";")
-        match = re.search(r"q\s*=\s*([0-9.]+)", params)
-        try:
-            accepted[name.strip().lower()] = float(match.group(1)) if match else 1.0
-        except ValueError:
-            accepted[name.strip().lower()] = 0.0
-    for coding in ("gzip", "deflate"):
-        if accepted.get(coding, accepted.get("*", 0.0)) > 0:
-            return coding
-    return None
-
-
-def compress_response(response: Response, accept_encoding: str, minimum_size: int | None) -> Response:
-    """MinimumCompressionSize: a body of at least ``minimum_size`` bytes is compressed if the client accepts it."""
-    body = bytes(response.body)
-    if minimum_size is None or len(body) < minimum_size:
-        return response
-    if any(k == b"content-encoding" for k, _ in response.raw_headers):
-        return response  # the function encoded it already
-    coding = negotiate_encoding(accept_encoding)
-    if coding is None:
-        return response
-    packed = gzip.compress(body) if coding == "gzip" else zlib.compress(body)
-    response.body = packed
-    response.raw_headers = [
-        *(h for h in response.raw_headers if h[0] != b"content-length"),
-        (b"content-length", str(len(packed)).encode()),
-        (b"content-encoding", coding.encode()),
-    ]
-    return response
-
-
-def _title(name: str) -> str:
-    return "-".join(p[:1].upper() + p[1:] for p in name.split("-"))
-
-
-class RequestRefusedError(Exception):
-    """API Gateway answers the request itself, with the gateway response of type ``kind``."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
-
-
-@dataclass(frozen=True)
-class _Matched:
-    """A request matched to its route: the path parameters and the path's parts after the stage (as sent)."""
-
-    route: ApiRoute
-    method: str
-    params: dict[str, str]
-    parts: list[str]
-
-    @property
-    def path(self) -> str:
-        return "/" + "/".join(unquote(p) for p in self.parts)
-
-
-async def read_body(request: Request) -> bytes:
-    """The request's body; past API Gateway's payload limit (declared or streamed) the gateway refuses it."""
-    clen = request.headers.get("content-length")
-    if clen and clen.isdigit() and int(clen) > MAX_BODY:
-        raise RequestRefusedError("REQUEST_TOO_LARGE")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise RequestRefusedError("REQUEST_TOO_LARGE")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _multi(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Name/value pairs as the proxy event gives them twice: the last value per name, and every value."""
-    last: dict[str, str] = {}
-    every: dict[str, list[str]] = {}
-    for name, value in pairs:
-        last[name] = value
-        every.setdefault(name, []).append(value)
-    return last, every
-
-
-class _MalformedProxyResponseError(Exception):
-    """The function's answer is not a Lambda proxy response API Gateway can read (the client gets a 502)."""
-
-
-def _proxy_status(result: dict[str, Any]) -> int:
-    try:
-        status = int(result.get("statusCode", 200))
-    except (TypeError, ValueError):
-        raise _MalformedProxyResponseError from None
-    if not 100 <= status <= 599:
-        raise _MalformedProxyResponseError
-    return status
-
-
-def _proxy_body(result: dict[str, Any]) -> bytes:
-    body = result.get("body")
-    if body is not None and not isinstance(body, str):
-        raise _MalformedProxyResponseError
-    try:
-        return base64.b64decode(body) if body and result.get("isBase64Encoded") else (body or "").encode()
-    except ValueError:
-        raise _MalformedProxyResponseError from None
-
-
-def _proxy_headers(result: dict[str, Any]) -> list[tuple[bytes, bytes]]:
-    """multiValueHeaders, then the headers they do not name, lower-cased as API Gateway sends them."""
-    mvh = result.get("multiValueHeaders") or {}
-    hdrs = result.get("headers") or {}
-    if not isinstance(mvh, dict) or not isinstance(hdrs, dict):
-        raise _MalformedProxyResponseError
-    raw: list[tuple[bytes, bytes]] = []
-    seen: set[str] = set()
-    for k, vals in mvh.items():
-        for v in vals if isinstance(vals, list) else [vals]:
-            raw.append((str(k).lower().encode("latin-1"), str(v).encode("latin-1")))
-        seen.add(str(k).lower())
-    for k, v in hdrs.items():
-        if str(k).lower() not in seen:
-            raw.append((str(k).lower().encode("latin-1"), str(v).encode("latin-1")))
-    return raw
 
 
 class Gateway:
@@ -398,12 +201,7 @@ class Gateway:
             (_title(k.decode("latin-1")), v.decode("latin-1")) for k, v in request.headers.raw
         )
         qs, mqs = _multi(parse_qsl(request.url.query, keep_blank_values=True))
-        try:
-            body: str | None = body_bytes.decode("utf-8") if body_bytes else None
-            is_b64 = False
-        except UnicodeDecodeError:
-            body = base64.b64encode(body_bytes).decode()
-            is_b64 = True
+        body, is_b64 = event_body(body_bytes)
         now = time.time()
         client = request.client
         return {

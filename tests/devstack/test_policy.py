@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devstack.gateway.app import policy_allows
+from devstack.gateway.routes import policy_allows
 
 API = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/api"
 
