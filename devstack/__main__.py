@@ -115,7 +115,8 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
-    from devstack.aws import make_client, redrive_messages
+    from devstack.aws import make_client
+    from devstack.resources import redrive_messages
 
     path = Path(args.endpoint_file)
     if not path.exists():

@@ -17,20 +17,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import uvicorn
 
-from devstack.aws import (
-    FaultInjector,
-    MotoServer,
-    create_resources,
-    create_state_machines,
-    make_client,
-    redrive_messages,
-)
+from devstack.aws import FaultInjector, MotoServer, make_client
 from devstack.events.pollers import SqsPoller, StreamPoller, Wiring
 from devstack.gateway.app import Gateway
 from devstack.hooks import FaultHooks
 from devstack.inspection import StackInspection
-from devstack.lambdas.pool import FunctionLogs, FunctionPool, InvokeResult, worker_env
+from devstack.lambdas.pool import FunctionPool, InvokeResult, worker_env
+from devstack.lambdas.process import FunctionLogs
+from devstack.lambdas.watcher import watch_code
+from devstack.resources import create_resources, create_state_machines, redrive_messages
 from devstack.template import ApiModel, StackModel, load_stack_model
+from devstack.template.builders.base import group_by_feature
 from devstack.tokens import jwt_secret, mint_token, translate_legacy_authorization
 
 if TYPE_CHECKING:
@@ -155,7 +152,7 @@ class LocalStack:
         if self.docker is not None:
             self.docker.warm(self.model, self.base_url, self.token("devstack-warmup"))
         if self.watch and self.docker is None:
-            self._start_thread(self._watch, "watcher")
+            self._start_thread(lambda: watch_code(self.pools, self._stop), "watcher")
         if self.endpoint_file:
             self._write_endpoint_file()
         self._report(time.monotonic() - t0)
@@ -332,7 +329,7 @@ class LocalStack:
         """The template's features the local stack does not emulate, one line per feature with its resources."""
         lines = [
             f"  - {feature}: {', '.join(names)}" if names else f"  - {feature}"
-            for feature, names in _group_by_feature(self.model.unsupported).items()
+            for feature, names in group_by_feature(self.model.unsupported).items()
         ]
         return lines + [f"  - skipped: {s}" for s in self.model.skipped]
 
@@ -381,37 +378,6 @@ class LocalStack:
             raise ValueError(f"{dlq_q.logical_id} is no queue's dead-letter queue")
         return redrive_messages(make_client("sqs", self.aws_endpoint, internal=True), dlq_q.url, source.url)
 
-    # ------------------------------------------------------------------ code watcher
-    def _snapshot(self, dirs: list[Path]) -> tuple[int, float]:
-        count, latest = 0, 0.0
-        for d in dirs:
-            for root, subdirs, files in os.walk(d):
-                subdirs[:] = [s for s in subdirs if s not in ("__pycache__", ".pytest_cache")]
-                for f in files:
-                    if f.endswith((".pyc", ".pyo")):
-                        continue
-                    with contextlib.suppress(OSError):
-                        latest = max(latest, os.stat(os.path.join(root, f)).st_mtime)
-                        count += 1
-        return count, latest
-
-    def _watch(self) -> None:
-        dirs = {lid: [p.fn.code_uri, *p.fn.layers] for lid, p in self.pools.items()}
-        unique = {d for ds in dirs.values() for d in ds}
-        snaps = {d: self._snapshot([d]) for d in unique}
-        while not self._stop.wait(1.0):
-            changed = set()
-            for d in unique:
-                snap = self._snapshot([d])
-                if snap != snaps[d]:
-                    snaps[d] = snap
-                    changed.add(d)
-            for lid, pool in self.pools.items():
-                if any(d in changed for d in dirs[lid]):
-                    pool.restart("code changed")
-                else:
-                    pool.reap()
-
     def _write_endpoint_file(self) -> None:
         assert self.endpoint_file is not None
         self.endpoint_file.parent.mkdir(parents=True, exist_ok=True)
@@ -426,17 +392,3 @@ class LocalStack:
         if self.docker is not None:
             data["docker"] = self.docker.describe()
         self.endpoint_file.write_text(json.dumps(data, indent=2))
-
-
-def _group_by_feature(notes: list[str]) -> dict[str, list[str]]:
-    """ "OrdersTable: PointInTimeRecovery" and "PaymentsTable: PointInTimeRecovery" become one line."""
-    grouped: dict[str, list[str]] = {}
-    for note in notes:
-        name, sep, feature = note.partition(": ")
-        if not sep or " " in name.split(" (")[0]:
-            grouped.setdefault(note, [])
-            continue
-        resource = name.split(" (")[0]
-        kind = name[len(resource) :].strip()
-        grouped.setdefault(f"{feature} {kind}".strip(), []).append(resource)
-    return grouped

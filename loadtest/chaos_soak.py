@@ -89,6 +89,19 @@ def settle(stack: Any, timeout: float) -> str:
     return ""
 
 
+def _announce(args: argparse.Namespace, config: ChaosConfig) -> None:
+    print(
+        f"chaos: {args.orders} orders, {args.clients} clients; faults: {config.aws_rate:.0%} of AWS calls "
+        f"(functions and pollers), {config.kill_rate:.0%} of invocations killed, {config.delivery_rate:.0%} "
+        f"of deliveries refused; seed {config.seed}",
+        flush=True,
+    )
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in counts.items() if v) or "none"
+
+
 def run(args: argparse.Namespace) -> int:
     from devstack.stack import LocalStack, StackOptions
 
@@ -103,12 +116,7 @@ def run(args: argparse.Namespace) -> int:
     with LocalStack(
         args.template, StackOptions(port=0, parameter_overrides=STACK_OVERRIDES, echo=lambda line: None, watch=False)
     ) as stack:
-        print(
-            f"chaos: {args.orders} orders, {args.clients} clients; faults: {config.aws_rate:.0%} of AWS calls "
-            f"(functions and pollers), {config.kill_rate:.0%} of invocations killed, {config.delivery_rate:.0%} "
-            f"of deliveries refused; seed {config.seed}",
-            flush=True,
-        )
+        _announce(args, config)
         chaos = attach(stack, config)
         chaos.start()
         try:
@@ -137,12 +145,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"faults injected: {sum(injected.values())}")
     print("\n".join(_faults_by_kind(injected)))
     print(f"invocations: {sum(invocations.values())} ({failed_invocations} failed or partly failed)")
-    print(
-        "DLQ arrivals: "
-        + (", ".join(f"{k}: {v}" for k, v in arrivals.items() if v) or "none")
-        + "; redriven: "
-        + (", ".join(f"{k}: {v}" for k, v in redriven.items()) or "none")
-    )
+    print(f"DLQ arrivals: {_counts(arrivals)}; redriven: {_counts(redriven)}")
     finals = figures["final states"]
     print("final states (order/payment): " + ", ".join(f"{k}: {v}" for k, v in sorted(finals.items())))
     charges = figures["charges"]

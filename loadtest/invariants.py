@@ -11,9 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
-from loadtest.soak import Order, charge_violations
+from loadtest.ledger import charge_violations, scan
+from loadtest.soak import Order
 
 # order status -> the payment statuses it may sit with once nothing is in flight, and the converse
 PAYMENT_FOR_ORDER = {
@@ -63,19 +62,6 @@ def implied_states(order: Order) -> set[tuple[str, str]]:
     if order.plan == "cancel_after_pay" or pay == 200:
         return {("cancelled", "refunded")}  # it was paid, then cancelled: refunded
     return {("cancelled", "voided"), ("cancelled", "refunded")}  # racing: cancel before or after the charge
-
-
-def scan(stack: Any, logical_id: str) -> list[dict[str, Any]]:
-    des = TypeDeserializer()
-    ddb = stack.client("dynamodb")
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": stack.physical_id(logical_id), "ConsistentRead": True}
-    while True:
-        resp = ddb.scan(**kwargs)
-        items += [{k: des.deserialize(v) for k, v in i.items()} for i in resp.get("Items", [])]
-        if "LastEvaluatedKey" not in resp:
-            return items
-        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
 
 def execution_counts(stack: Any) -> Counter[str]:

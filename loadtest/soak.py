@@ -18,7 +18,6 @@ at most ``MAX_ATTEMPTS`` times; so is a ``409`` with ``Retry-After`` (the key's 
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import threading
 import time
@@ -32,9 +31,14 @@ from typing import Any
 import requests
 
 from devstack.tokens import mint_token
+from loadtest.ledger import Inspector, Tables, report_charges, scan
 
 GOOD = "4242 4242 4242 4242"
+
+
 DECLINED = "4000000000000002"
+
+
 # plan -> the (order status, payment status) it must end in
 PLANS: dict[str, set[tuple[str, str]]] = {
     "paid": {("delivered", "paid")},
@@ -45,7 +49,11 @@ PLANS: dict[str, set[tuple[str, str]]] = {
     "cancel_racing_pay": {("cancelled", "voided"), ("cancelled", "refunded"), ("delivered", "paid")},
     "cancel_racing_decline": {("cancelled", "voided"), ("cancelled", "declined"), ("declined", "declined")},
 }
+
+
 FINAL_ORDER = {"delivered", "declined", "cancelled"}
+
+
 # The contract's invariants once nothing is in flight: the payment statuses an order status allows.
 PAYMENT_FOR_ORDER = {
     "delivered": {"paid"},
@@ -55,7 +63,11 @@ PAYMENT_FOR_ORDER = {
 
 
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+
+
 MAX_ATTEMPTS = 12
+
+
 MAX_BACKOFF = 2.0
 
 
@@ -226,15 +238,6 @@ def settle(client: Client, order: Order, timeout: float) -> None:
     order.final = (state.get("order", "missing"), state.get("payment", "missing"))
 
 
-# What the local stack shows afterwards: payments, the card sandbox's ledger, PaymentsInbox/PayOrder log lines.
-Tables = tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]
-Inspector = Callable[[], Tables]
-# payments.service's log lines (devstack does not import function code)
-CANCEL_MEETS_CHARGE = "order cancelled while its card is being charged"
-CANCEL_WAITS_FOR_CHARGE = "the card is still being charged: the order-cancelled message is retried"
-CLAIM_SETTLED = "settled a claim its charger left behind"
-
-
 @dataclass(frozen=True)
 class Run:
     """What a soak drives: the API at ``base_url`` with each user's token from ``token_for``, ``orders`` orders
@@ -329,56 +332,11 @@ def report(orders: list[Order], stats: Stats, clients: int, elapsed: float, insp
     return 1 if lost or inconsistent or server_errors or unaccounted else 0
 
 
-def report_charges(orders: list[Order], tables: Tables) -> list[str]:
-    """How many payments passed through processing, and any charge the sandbox's ledger cannot account for."""
-    mine = {o.order_id for o in orders if o.order_id}
-    payments = [p for p in tables[0] if p["orderId"] in mine]
-    claimed = Counter(str(p["status"]) for p in payments if p.get("claimId"))
-    now = ", ".join(f"now {k}: {v}" for k, v in sorted(claimed.items()))
-    print(f"passed through processing: {sum(claimed.values())} of {len(payments)} payments ({now})")
-
-    def lines_with(text: str) -> int:
-        return sum(text in line and bool(_order_ids(line) & mine) for line in tables[2])
-
-    met, retried = lines_with(CANCEL_MEETS_CHARGE), lines_with(CANCEL_WAITS_FOR_CHARGE)
-    print(f"cancels that found the card being charged: {met} (of those, left to SQS to redeliver: {retried})")
-    print(f"claims left by a failed or dead charger, settled by asking the processor: {lines_with(CLAIM_SETTLED)}")
-    unaccounted = charge_violations(payments, tables[1])
-    print(f"card charges unaccounted for: {len(unaccounted)}")
-    for line in unaccounted[:20]:
-        print(f"  {line}")
-    return unaccounted
-
-
 def consistent(order: Order) -> bool:
     if order.final not in PLANS[order.plan]:
         return False
     # A cancel that was answered 200 cancelled the order, whatever the payment did meanwhile.
     return not (order.cancel_status == 200 and order.final[0] != "cancelled")
-
-
-def charge_violations(payments: list[dict[str, Any]], ledger: list[dict[str, Any]]) -> list[str]:
-    """The contract's money invariants against the card sandbox's ledger (keys charge/<id>, refund/<id>):
-    a card is charged at most once per order (one charge key per order; the ledger stores a key once),
-    an approved charge's payment ends paid or refunded (and refunded ones were refunded), a declined
-    charge's payment ends declined, and no payment is paid, declined or refunded without its charge."""
-    charges = {e["key"].removeprefix("charge/"): e for e in ledger if e.get("kind") == "charge"}
-    refunds = {e["key"].removeprefix("refund/") for e in ledger if e.get("kind") == "refund"}
-    problems = []
-    for p in payments:
-        oid, status = p["orderId"], p["status"]
-        charge = charges.get(oid)
-        if charge is None:
-            if status in ("paid", "declined", "refunded"):
-                problems.append(f"payment of {oid} is {status} but the card was never charged")
-            continue
-        if charge["approved"] and status not in ("paid", "refunded"):
-            problems.append(f"approved charge of {oid} but the payment is {status}")
-        if not charge["approved"] and status != "declined":
-            problems.append(f"declined charge of {oid} but the payment is {status}")
-        if (status == "refunded") != (oid in refunds):
-            problems.append(f"payment of {oid} is {status}; refund at the processor: {oid in refunds}")
-    return problems
 
 
 def main(args: argparse.Namespace) -> int:
@@ -398,29 +356,13 @@ def main(args: argparse.Namespace) -> int:
             for function in ("PaymentsInboxFunction", "PayOrderFunction"):
                 log = stack.logs_dir / f"{function}.log"
                 logs += log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
-            return _scan(stack, "PaymentsTable"), _scan(stack, "CardSandboxTable"), logs
+            return scan(stack, "PaymentsTable"), scan(stack, "CardSandboxTable"), logs
 
         try:
             return soak(Run(stack.base_url, stack.token, args.orders, args.clients, args.timeout), inspect=inspect)
         except TimeoutError as exc:
             print(f"not quiescent: {exc}")
             return 1
-
-
-def _order_ids(line: str) -> set[str]:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return set()
-    return {str(record["order_id"])} if isinstance(record, dict) and "order_id" in record else set()
-
-
-def _scan(stack: Any, logical_id: str) -> list[dict[str, Any]]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    des = TypeDeserializer()
-    pages = stack.client("dynamodb").get_paginator("scan").paginate(TableName=stack.physical_id(logical_id))
-    return [{k: des.deserialize(v) for k, v in item.items()} for page in pages for item in page["Items"]]
 
 
 def add_parser(sub: Any) -> None:

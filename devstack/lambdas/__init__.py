@@ -1,1 +1,2 @@
-"""Lambda: one warm worker process per function (:mod:`.pool`) speaking a line protocol (:mod:`.worker`)."""
+"""Lambda: a pool of warm workers per function (:mod:`.pool`), each one process (:mod:`.process`) speaking a line
+protocol to its runtime loop (:mod:`.worker`)."""

@@ -13,8 +13,8 @@ from typing import Any
 import requests
 
 from devstack import LocalStack
-from loadtest.invariants import execution_counts, scan, table_violations
-from loadtest.soak import charge_violations
+from loadtest.invariants import execution_counts, table_violations
+from loadtest.ledger import charge_violations, scan
 
 GOOD_CARD = "4242 4242 4242 4242"
 MASTERCARD = "5555-5555-5555-4444"

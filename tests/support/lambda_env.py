@@ -17,7 +17,8 @@ from typing import Any
 
 import requests
 
-from devstack.aws import MotoServer, create_resources, create_state_machines, make_client
+from devstack.aws import MotoServer, make_client
+from devstack.resources import create_resources, create_state_machines
 from devstack.template import StackModel, load_stack_model
 from devstack.tokens import DEV_JWT_SECRET
 from tests.support.iam_calls import IamEnforcer

@@ -61,3 +61,17 @@ class Build:
 
 
 SAM_LAYER_HASH_DIGITS = 10  # the hex digits SAM appends to a LayerVersion's logical id
+
+
+def group_by_feature(notes: list[str]) -> dict[str, list[str]]:
+    """ "OrdersTable: PointInTimeRecovery" and "PaymentsTable: PointInTimeRecovery" become one line."""
+    grouped: dict[str, list[str]] = {}
+    for note in notes:
+        name, sep, feature = note.partition(": ")
+        if not sep or " " in name.split(" (")[0]:
+            grouped.setdefault(note, [])
+            continue
+        resource = name.split(" (")[0]
+        kind = name[len(resource) :].strip()
+        grouped.setdefault(f"{feature} {kind}".strip(), []).append(resource)
+    return grouped
