@@ -98,7 +98,7 @@ def check_invariants(stack: LocalStack) -> dict[tuple[str, str, str], str]:
     status}``."""
     orders = scan(stack, "OrdersTable")
     payments = scan(stack, "PaymentsTable")
-    problems = [str(v) for v in table_violations(orders, payments, execution_counts(stack))]
+    problems = [str(v) for v in table_violations(orders, payments, execution_counts(stack), unpaid=True, orphans=True)]
     problems += charge_violations(payments, scan(stack, "CardSandboxTable"))
     assert not problems, "invariants broken:\n" + "\n".join(problems)
     status = {p["orderId"]: p["status"] for p in payments}
