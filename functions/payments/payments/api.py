@@ -12,7 +12,6 @@ from payments.models import DeclinedPayment, PaymentPage, PaymentResponse, PayRe
 from payments.processor import Card, sandbox_processor
 from payments.repository import PaymentsRepository
 from platform_core.api import (
-    RETRY_AFTER_SECONDS,
     caller_id,
     correlation_id,
     idempotency_key,
@@ -22,7 +21,7 @@ from platform_core.api import (
 from platform_core.config import aws_client, require_env
 from platform_core.idempotency import KeyedRequest, run_once
 from platform_core.observability import logger, metrics
-from platform_core.problems import PROBLEM_JSON, ProblemError, problem_body, problem_doc
+from platform_core.problems import PROBLEM_JSON, ProblemError, RetryLaterError, problem_body, problem_doc
 
 app = make_resolver(logger)
 dynamodb = aws_client("dynamodb")
@@ -103,9 +102,7 @@ def pay(orderId: OrderId, body: Annotated[PayRequest, Body()]) -> Response[Payme
         )
     except FingerprintKeyUnavailableError:
         logger.warning("the card fingerprint key could not be read")
-        raise ProblemError(
-            503, "The service is unavailable; retry shortly.", headers={"Retry-After": RETRY_AFTER_SECONDS}
-        ) from None
+        raise RetryLaterError from None
     try:
         status, payload, headers = run_once(keyed, operation, app.lambda_context)
     except service.PaymentNotFoundError:

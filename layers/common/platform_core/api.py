@@ -19,14 +19,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from platform_core.config import is_transient
 from platform_core.dynamo import InvalidPageTokenError, error_code
+from platform_core.idempotency import KeyInProgressError, KeyReusedError, StoreUnavailableError
 from platform_core.jsonutil import to_plain
-from platform_core.problems import ProblemError
+from platform_core.problems import BUSY, UNAVAILABLE, ProblemError, retry_after
 from platform_core.problems import problem_response as problem_answer
 
 CORRELATION_HEADER = "X-Correlation-Id"
 _CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
-RETRY_AFTER_SECONDS = "1"
-UNAVAILABLE = "The service is unavailable; retry shortly."
 
 
 def _dumps(value: Any) -> str:
@@ -153,9 +152,7 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
         # client retries, with the same Idempotency-Key); a request AWS refuses as such is our bug.
         if is_transient(exc):
             logger.warning("AWS throttled or failed a request", extra={"error": error_code(exc)})
-            return problem_response(
-                503, "The service is busy; retry shortly.", headers={"Retry-After": RETRY_AFTER_SECONDS}
-            )
+            return problem_response(503, BUSY, headers=retry_after())
         logger.exception("AWS request failed")
         return problem_response(500, "Something went wrong on our side.")
 
@@ -163,7 +160,20 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
     def aws_unreachable(exc: BotoCoreError) -> Response[str]:
         # Connection refused or dropped, read timeout: the request may or may not have been applied.
         logger.warning("AWS unreachable", extra={"error": type(exc).__name__})
-        return problem_response(503, UNAVAILABLE, headers={"Retry-After": RETRY_AFTER_SECONDS})
+        return problem_response(503, UNAVAILABLE, headers=retry_after())
+
+    @app.exception_handler(KeyReusedError)
+    def key_reused(exc: KeyReusedError) -> Response[str]:
+        return problem_response(409, "This Idempotency-Key was used with a different request body.")
+
+    @app.exception_handler(KeyInProgressError)
+    def key_in_progress(exc: KeyInProgressError) -> Response[str]:
+        detail = "A request with this Idempotency-Key is still in progress."
+        return problem_response(409, detail, headers=retry_after())
+
+    @app.exception_handler(StoreUnavailableError)
+    def idempotency_unavailable(exc: StoreUnavailableError) -> Response[str]:
+        return problem_response(503, UNAVAILABLE, headers=retry_after())
 
     return app
 

@@ -18,11 +18,22 @@ from platform_core.config import aws_client, require_env
 from platform_core.dynamo import deserialize, serialize
 from platform_core.jsonutil import to_plain
 from platform_core.observability import logger
-from platform_core.problems import ProblemError
 
 KEY_LIFETIME_SECONDS = 24 * 60 * 60
 
 Outcome = tuple[int, dict[str, Any], dict[str, str]]
+
+
+class KeyReusedError(Exception):
+    """The Idempotency-Key was sent before with another request body."""
+
+
+class KeyInProgressError(Exception):
+    """The first request with this Idempotency-Key has not finished yet."""
+
+
+class StoreUnavailableError(Exception):
+    """The idempotency table failed (after the SDK's retries): the same key is safe to send again."""
 
 
 @dataclass(frozen=True)
@@ -90,15 +101,12 @@ def run_once(request: KeyedRequest | None, operation: Callable[[], Outcome], lam
             operation=operation,
         )
     except IdempotencyValidationError as exc:
-        raise ProblemError(409, "This Idempotency-Key was used with a different request body.") from exc
+        raise KeyReusedError from exc
     except IdempotencyAlreadyInProgressError as exc:
-        raise ProblemError(
-            409, "A request with this Idempotency-Key is still in progress.", headers={"Retry-After": "1"}
-        ) from exc
+        raise KeyInProgressError from exc
     except IdempotencyPersistenceLayerError as exc:
-        # The idempotency table failed (after the SDK's retries): the same key is safe to send again.
         logger.warning("idempotency store failed", extra={"error": str(exc.__cause__ or exc)})
-        raise ProblemError(503, "The service is unavailable; retry shortly.", headers={"Retry-After": "1"}) from exc
+        raise StoreUnavailableError from exc
     return int(stored["status"]), dict(stored["body"]), dict(stored.get("headers") or {})
 
 
@@ -136,6 +144,6 @@ def reserve(request: KeyedRequest, values: dict[str, str]) -> dict[str, str]:
     except client.exceptions.ConditionalCheckFailedException as exc:
         old = deserialize(getattr(exc, "response", {}).get("Item") or {})
         if old.get("payloadHash") != body:
-            raise ProblemError(409, "This Idempotency-Key was used with a different request body.") from exc
+            raise KeyReusedError from exc
         return {name: str(old[name]) for name in values}
     return values

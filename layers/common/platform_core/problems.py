@@ -23,6 +23,16 @@ TITLES = {
 }
 
 
+# The answer to a request that is safe to send again shortly (the same Idempotency-Key, if it had one).
+RETRY_AFTER_SECONDS = 1
+UNAVAILABLE = "The service is unavailable; retry shortly."
+BUSY = "The service is busy; retry shortly."
+
+
+def retry_after() -> dict[str, str]:
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
 class ProblemError(Exception):
     """Raised by handlers and services; rendered as problem+json by the resolver."""
 
@@ -32,6 +42,13 @@ class ProblemError(Exception):
         self.detail = detail
         self.headers = headers or {}
         self.extra = extra
+
+
+class RetryLaterError(ProblemError):
+    """503 with Retry-After: nothing was decided, the same request may be sent again shortly."""
+
+    def __init__(self, detail: str = UNAVAILABLE) -> None:
+        super().__init__(503, detail, headers=retry_after())
 
 
 def problem_body(status: int, detail: str, **extra: Any) -> dict[str, Any]:
