@@ -16,10 +16,10 @@ from typing import Generic, TypeVar
 from orders.domain import TRANSITIONS as ORDER_TRANSITIONS
 from orders.domain import OrderStatus
 from orders.models import OrderRecord
-from orders.repository import OrderRejectedError
 from payments.models import PaymentRecord
 from payments.processor import Card, ChargeResult, MemoryLedger, SandboxProcessor
 from payments.repository import Move, PaymentRejectedError
+from platform_core.dynamo import TransitionRejectedError
 
 
 class ThrottledError(Exception):
@@ -127,7 +127,7 @@ class FakeOrdersStore(_MemoryTable[OrderRecord]):
         with self.lock:
             current = self.records.get((user_id, order_id))
             if current is None or current.status not in ORDER_TRANSITIONS[target]:
-                raise OrderRejectedError(current)
+                raise TransitionRejectedError(current)
             moved = current.model_copy(update={"status": target, "updatedAt": now, "correlationId": correlation_id})
             self.records[(user_id, order_id)] = moved
             return moved
@@ -154,5 +154,5 @@ class FakeDeliveryScheduler:
         """Each execution after its wait: `delivered` only if the order is still `confirmed`."""
         for order_id, (user_id, correlation_id) in self.executions.items():
             # A failed condition (cancelled meanwhile) ends the execution quietly: the order is left as it is.
-            with contextlib.suppress(OrderRejectedError):
+            with contextlib.suppress(TransitionRejectedError):
                 self.store.move(user_id, order_id, OrderStatus.DELIVERED, now=now, correlation_id=correlation_id)

@@ -14,7 +14,8 @@ import pytest
 from orders import service
 from orders.domain import TRANSITIONS, OrderStatus
 from orders.models import Order, OrderRecord
-from orders.repository import OrderRejectedError, OrdersRepository
+from orders.repository import OrdersRepository
+from platform_core.dynamo import TransitionRejectedError
 from tests.support.fakes import FakeDeliveryScheduler, FakeOrdersStore, ThrottledError
 from tests.support.lambda_env import AwsHarness
 
@@ -281,7 +282,7 @@ def test_the_fake_store_moves_exactly_as_the_repository_on_dynamodb(aws: AwsHarn
             assert repo.get(USER, record.id) == record  # the item <-> record mapping round-trips
             try:
                 outcomes.append(repo.move(USER, record.id, target, now="2026-01-01T00:00:01.000Z", correlation_id="c1"))
-            except OrderRejectedError as rejected:
+            except TransitionRejectedError as rejected:
                 outcomes.append(rejected.current)
         assert outcomes[0] == outcomes[1], (source, target)
         assert type(outcomes[0].bill) is Decimal
@@ -289,3 +290,17 @@ def test_the_fake_store_moves_exactly_as_the_repository_on_dynamodb(aws: AwsHarn
             allowed.add((source, target))
     assert allowed == {(s, t) for t, sources in TRANSITIONS.items() for s in sources}
     assert real.get(USER, "01JD0000000000000000000099") is None
+
+
+# ------------------------------------------------------------------ injected clock and ids
+
+
+def test_changes_are_stamped_by_the_clock_and_ids_drawn_from_the_source_the_caller_passes(store, scheduler):
+    identity = service.new_identity(clock=lambda: "2030-01-01T00:00:00.000Z", ids=lambda: "01ORDERFROMTHESOURCE00000")
+    order = service.create_order(store, USER, Decimal("5"), "c-create", identity)
+    assert (order.id, order.createdAt) == ("01ORDERFROMTHESOURCE00000", "2030-01-01T00:00:00.000Z")
+    deps = service.OrdersDeps(store, scheduler, clock=lambda: "2030-01-01T00:00:05.000Z")
+    service.apply_payment_result(deps, user_id=USER, order_id=order.id, payment_status="paid", correlation_id="c")
+    assert stored(store, order).updatedAt == "2030-01-01T00:00:05.000Z"
+    cancelled = service.cancel_order(store, USER, order.id, "c-cancel", clock=lambda: "2030-01-01T00:00:09.000Z")
+    assert cancelled.updatedAt == "2030-01-01T00:00:09.000Z"

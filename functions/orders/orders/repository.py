@@ -14,14 +14,6 @@ from platform_core.clock import as_utc_iso
 from platform_core.dynamo import Table, Transition, TransitionRejectedError
 
 
-class OrderRejectedError(Exception):
-    """The condition failed: `current` is the order as it is now, or None when there is none."""
-
-    def __init__(self, current: OrderRecord | None) -> None:
-        super().__init__("transition rejected")
-        self.current = current
-
-
 class OrdersStore(Protocol):
     """What the service needs from storage (OrdersRepository; an in-memory fake in the tests)."""
 
@@ -34,7 +26,7 @@ class OrdersStore(Protocol):
         ...
 
     def move(self, user_id: str, order_id: str, target: OrderStatus, *, now: str, correlation_id: str) -> OrderRecord:
-        """Conditional status change; raises OrderRejectedError with the current record."""
+        """Conditional status change; raises TransitionRejectedError with the current record."""
         ...
 
 
@@ -88,5 +80,5 @@ class OrdersRepository:
             item = self.table.transition(user_id, order_id, change)
         except TransitionRejectedError as rejected:
             current = rejected.current
-            raise OrderRejectedError(to_record(current) if current else None) from rejected
+            raise TransitionRejectedError(to_record(current) if current else None) from rejected
         return to_record(item)

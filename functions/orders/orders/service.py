@@ -1,13 +1,15 @@
 """Order use cases as plain functions: no HTTP, no boto3 - the repository and scheduler are passed in."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
 from orders.domain import ORDER_AFTER_PAYMENT, OrderStatus
 from orders.models import Order, OrderRecord
-from orders.repository import OrderRejectedError, OrdersStore
+from orders.repository import OrdersStore
 from platform_core.clock import new_id, utc_now_iso
+from platform_core.dynamo import TransitionRejectedError
 from platform_core.observability import count, logger
 from platform_core.statuses import is_payment_result
 
@@ -22,6 +24,12 @@ class OrderConflictError(Exception):
         self.order = order
 
 
+Clock = Callable[[], str]
+"""The time a change is stamped with (ISO 8601 UTC with milliseconds); tests pass a fixed one."""
+IdSource = Callable[[], str]
+"""A new order id (a ULID: sorts by creation time)."""
+
+
 class DeliveryScheduler(Protocol):
     def schedule(self, user_id: str, order_id: str, correlation_id: str) -> None: ...
 
@@ -32,11 +40,12 @@ class OrdersDeps:
 
     store: OrdersStore
     scheduler: DeliveryScheduler
+    clock: Clock = utc_now_iso
 
 
-def new_identity() -> dict[str, str]:
+def new_identity(clock: Clock = utc_now_iso, ids: IdSource = new_id) -> dict[str, str]:
     """An order's id and creation time, drawn once per request (see `create_order`)."""
-    return {"orderId": new_id(), "createdAt": utc_now_iso()}
+    return {"orderId": ids(), "createdAt": clock()}
 
 
 def create_order(
@@ -82,12 +91,14 @@ def list_orders(repo: OrdersStore, user_id: str, limit: int, next_token: str | N
     return [r.public() for r in records], token
 
 
-def cancel_order(repo: OrdersStore, user_id: str, order_id: str, correlation_id: str) -> Order:
+def cancel_order(
+    repo: OrdersStore, user_id: str, order_id: str, correlation_id: str, *, clock: Clock = utc_now_iso
+) -> Order:
     """created/confirmed -> cancelled; cancelling a cancelled order is a no-op; others conflict."""
     try:
-        record = repo.move(user_id, order_id, OrderStatus.CANCELLED, now=utc_now_iso(), correlation_id=correlation_id)
-    except OrderRejectedError as rejected:
-        current = rejected.current
+        record = repo.move(user_id, order_id, OrderStatus.CANCELLED, now=clock(), correlation_id=correlation_id)
+    except TransitionRejectedError as rejected:
+        current: OrderRecord | None = rejected.current
         if current is None:
             raise OrderNotFoundError(order_id) from None
         if current.status == OrderStatus.CANCELLED:
@@ -112,10 +123,10 @@ def apply_payment_result(
         return
     target = ORDER_AFTER_PAYMENT[payment_status]
     try:
-        current = deps.store.move(user_id, order_id, target, now=utc_now_iso(), correlation_id=correlation_id).status
+        current = deps.store.move(user_id, order_id, target, now=deps.clock(), correlation_id=correlation_id).status
         count("OrdersConfirmed" if target == OrderStatus.CONFIRMED else "OrdersDeclined")
         logger.info("order updated by payment", extra={"order_id": order_id, "status": target.value})
-    except OrderRejectedError as rejected:
+    except TransitionRejectedError as rejected:
         if rejected.current is None:
             # The payment exists, so the order did: it cannot have vanished. Retry, then DLQ.
             raise OrderNotFoundError(order_id) from None

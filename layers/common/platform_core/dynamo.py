@@ -39,9 +39,10 @@ class Transition:
 
 
 class TransitionRejectedError(Exception):
-    """The condition failed: `current` is the item as it is now, or None when there is none."""
+    """A refused status change (the condition failed): `current` is the item as it is now (the table's item,
+    or the record a repository made of it), or None when there is none. The one error for that concept."""
 
-    def __init__(self, current: dict[str, Any] | None) -> None:
+    def __init__(self, current: Any) -> None:
         super().__init__("transition rejected")
         self.current = current
 
