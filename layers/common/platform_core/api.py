@@ -3,6 +3,7 @@
 import binascii
 import json
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -110,6 +111,18 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
 
     app.use(middlewares=[correlation])
 
+    _answer_request_errors(app, problem_response, logger)
+    _answer_failures(app, problem_response, logger)
+    return app
+
+
+Answer = Callable[..., Response[str]]
+"""A problem+json answer carrying the request's correlation id (see make_resolver)."""
+
+
+def _answer_request_errors(app: APIGatewayRestResolver, problem_response: Answer, logger: Logger) -> None:
+    """What the client sent wrong (400/404/415/422), a ProblemError a handler raised, and our own bugs (500)."""
+
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response[str]:
         errors = list(exc.errors())
@@ -146,6 +159,10 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
     def no_route(exc: NotFoundError) -> Response[str]:
         return problem_response(404, "No such route.")
 
+
+def _answer_failures(app: APIGatewayRestResolver, problem_response: Answer, logger: Logger) -> None:
+    """AWS failing or unreachable, and the idempotency store's answers: the ones a retry may cure."""
+
     @app.exception_handler(ClientError)
     def aws_error(exc: ClientError) -> Response[str]:
         # Still failing after the SDK's own retries: throttled or failing on AWS's side is 503 (the
@@ -174,8 +191,6 @@ def make_resolver(logger: Logger) -> APIGatewayRestResolver:
     @app.exception_handler(StoreUnavailableError)
     def idempotency_unavailable(exc: StoreUnavailableError) -> Response[str]:
         return problem_response(503, UNAVAILABLE, headers=retry_after())
-
-    return app
 
 
 def caller_id(app: APIGatewayRestResolver) -> str:
