@@ -835,3 +835,24 @@ def test_an_empty_or_unusable_key_set_refuses_the_token_with_a_logged_reason(
     (line,) = [json.loads(line) for line in logs.getvalue().splitlines()]
     assert (line["message"], line["reason"], line["level"]) == ("Token refused", reason, "ERROR")
     jwks_server.keys, jwks_server.raw = server_keys, False
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"exp": str(int(time.time()) + 3600)},
+        {"exp": [int(time.time()) + 3600]},
+        {"exp": True},
+        {"iat": str(int(time.time()))},
+        {"iat": [1]},
+        {"nbf": {"t": 1}},
+        {"nbf": "0"},
+        {"sub": ["alice"]},
+        {"sub": 42},
+    ],
+    ids=repr,
+)
+def test_validly_signed_token_with_a_claim_of_the_wrong_type_is_refused(
+    app: ModuleType, overrides: dict[str, Any]
+) -> None:
+    assert_refused(app, f"Bearer {hs256(**overrides)}")

@@ -183,7 +183,12 @@ def _decode(token: str, key: Any, algorithm: str, expected: _Expected) -> str:
         raise TokenRejected(f"missing claim {exc.claim}") from None
     except jwt.InvalidTokenError as exc:
         raise TokenRejected(_reason(exc)) from None
-    if claims["exp"] <= clock():  # PyJWT checked it is a number, with the leeway meant for iat and nbf
+    except (TypeError, ValueError, OverflowError):  # PyJWT's int() of a list or huge iat/nbf/exp
+        raise TokenRejected("claim of the wrong type") from None
+    # PyJWT accepts anything int() takes (a string "exp" passes): time claims must be JSON numbers.
+    if any(not _is_number(claims[name]) for name in ("exp", "iat", "nbf") if name in claims):
+        raise TokenRejected("claim of the wrong type")
+    if claims["exp"] <= clock():
         raise TokenRejected("expired")
     if expected.client_ids:
         _check_access_token_client(claims, expected.client_ids)
@@ -204,6 +209,10 @@ _REASONS: tuple[tuple[type[Exception], str], ...] = (
 
 def _reason(exc: Exception) -> str:
     return next((reason for kind, reason in _REASONS if isinstance(exc, kind)), f"invalid token ({type(exc).__name__})")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _check_access_token_client(claims: dict[str, Any], client_ids: Collection[str]) -> None:
