@@ -7,7 +7,8 @@ copy the docs function serves; `--check` (the default) fails when either has dri
 import json
 import os
 import sys
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from tools.generated import ROOT, sync
 
@@ -43,20 +44,51 @@ DOCS_PATHS: dict[str, Any] = {
 
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-COMMON_RESPONSES = {
-    "401": {"description": "Missing or invalid bearer token.", "content": PROBLEM},
-    "503": {
-        "description": "A dependency is throttled or down; retry after the Retry-After header.",
-        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-        "content": PROBLEM,
-    },
-}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
 POWERTOOLS_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 
 
-def _with_contract_errors(paths: dict[str, Any]) -> dict[str, Any]:
-    """Our validation errors are problem+json (400 for query/path, 422 for bodies), not
-    Powertools' default 422 shape; every secured route can also answer 401 and 503."""
+@dataclass(frozen=True)
+class GatewayAnswer:
+    """A problem+json response API Gateway gives itself (template.yaml's GatewayResponses, by type)."""
+
+    status: int
+    where: Literal["secured", "body", "every"]  # the operations it can occur on
+    description: str
+    headers: dict[str, Any] = field(default_factory=dict)
+
+
+# What the gateway answers before (or instead of) the function. The functions' own errors come from their
+# routes' `responses`; these are added here, the one place the document is completed after generation,
+# because no function ever returns them. tests/unit/test_docs.py checks them against template.yaml.
+GATEWAY_ANSWERS = {
+    "UNAUTHORIZED": GatewayAnswer(401, "secured", "Missing, malformed, expired or wrongly signed bearer token."),
+    "ACCESS_DENIED": GatewayAnswer(403, "secured", "The token does not allow this request."),
+    "AUTHORIZER_FAILURE": GatewayAnswer(
+        503, "secured", "The token could not be checked right now; retry after Retry-After.", RETRY_AFTER
+    ),
+    "REQUEST_TOO_LARGE": GatewayAnswer(413, "body", "The request is larger than API Gateway accepts (10 MB)."),
+    "UNSUPPORTED_MEDIA_TYPE": GatewayAnswer(415, "body", "The body is not application/json."),
+    "THROTTLED": GatewayAnswer(429, "every", "Too many requests; retry after Retry-After.", RETRY_AFTER),
+    "INTEGRATION_TIMEOUT": GatewayAnswer(504, "every", "The service did not answer in time; try again later."),
+}
+# The functions' own answer to AWS being throttled or down, on every route that calls it.
+DEPENDENCY_DOWN = {
+    "description": "A dependency is throttled or down (or the token could not be checked); retry after Retry-After.",
+    "headers": RETRY_AFTER,
+    "content": PROBLEM,
+}
+
+
+def _answers_where(operation: dict[str, Any], where: str) -> bool:
+    secured = operation.get("security") != []
+    return where == "every" or (where == "secured" and secured) or (where == "body" and "requestBody" in operation)
+
+
+def _with_gateway_and_contract_errors(paths: dict[str, Any]) -> dict[str, Any]:
+    """Our validation errors are problem+json (400 for query/path/header, 422 for bodies), not Powertools'
+    default 422 shape; every API route can answer 503; and each operation declares the gateway's answers
+    that can occur on it."""
     for operations in paths.values():
         for operation in operations.values():
             responses = operation["responses"]
@@ -64,10 +96,14 @@ def _with_contract_errors(paths: dict[str, Any]) -> dict[str, Any]:
             if default_422 is not None:
                 responses.pop("422")
                 responses.setdefault("400", {"description": "Invalid path or query parameter.", "content": PROBLEM})
-            if "requestBody" in operation:
-                responses.setdefault("415", {"description": "The body is not application/json.", "content": PROBLEM})
-            for status, response in COMMON_RESPONSES.items():
-                responses.setdefault(status, response)
+            if operation.get("security") != []:
+                responses.setdefault("503", DEPENDENCY_DOWN)
+            for answer in GATEWAY_ANSWERS.values():
+                if _answers_where(operation, answer.where):
+                    declared = responses.setdefault(str(answer.status), {"description": answer.description})
+                    declared.setdefault("content", PROBLEM)
+                    if answer.headers:
+                        declared["headers"] = {**declared.get("headers", {}), **answer.headers}
             operation["responses"] = dict(sorted(responses.items()))
     return paths
 
@@ -94,13 +130,21 @@ def build_document() -> dict[str, Any]:
         "description": "Place orders, pay for them with a card, cancel them and follow them to delivery. "
         "Every route but the documentation needs `Authorization: Bearer <JWT>`.",
         "servers": servers,
-        "security_schemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        "security_schemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "`Authorization: Bearer <JWT>`; the bare token without `Bearer ` is accepted too. "
+                "The JWT needs `sub` (the user) and `exp`; the local stack signs them with `make token`.",
+            }
+        },
         "security": [{"bearer": []}],
     }
     orders = json.loads(orders_app.get_openapi_json_schema(**common))
     payments = json.loads(payments_app.get_openapi_json_schema(**common))
     document = orders
-    document["paths"] = {**_with_contract_errors({**orders["paths"], **payments["paths"]}), **DOCS_PATHS}
+    document["paths"] = _with_gateway_and_contract_errors({**orders["paths"], **payments["paths"], **DOCS_PATHS})
     schemas = {**orders["components"].get("schemas", {}), **payments["components"].get("schemas", {})}
     for name in POWERTOOLS_VALIDATION_SCHEMAS:
         schemas.pop(name, None)

@@ -81,3 +81,56 @@ def test_unknown_assets_are_404(aws: AwsHarness, monkeypatch, asset: str):
     response = docs(aws, monkeypatch, "/docs/{asset}", asset)
     assert response.status == 404
     assert response.headers["Content-Type"] == "application/problem+json"
+
+
+DOCUMENT = json.loads((ROOT / "openapi.json").read_text())
+OPERATIONS = [(method, path, op) for path, ops in DOCUMENT["paths"].items() for method, op in ops.items()]
+POSTS = ["/orders", "/payments/pay/{orderId}"]
+
+
+@pytest.mark.parametrize("path", POSTS)
+def test_both_posts_declare_the_idempotency_key_header(path: str):
+    # What Swagger UI and generated clients read to offer (and send) the header.
+    (header,) = [p for p in DOCUMENT["paths"][path]["post"]["parameters"] if p["in"] == "header"]
+    assert header["name"].lower() == "idempotency-key"
+    assert header["required"] is False
+    (string,) = [s for s in header["schema"]["anyOf"] if s["type"] == "string"]
+    assert re.fullmatch(string["pattern"], "k" * 128)
+    assert not re.fullmatch(string["pattern"], "k" * 129)
+    assert not re.fullmatch(string["pattern"], "tab\tkey")
+
+
+def test_the_201_declares_its_location_header():
+    created = DOCUMENT["paths"]["/orders"]["post"]["responses"]["201"]
+    assert created["headers"]["Location"]["schema"]["type"] == "string"
+
+
+def test_the_security_scheme_says_a_bare_token_is_accepted():
+    description = DOCUMENT["components"]["securitySchemes"]["bearer"]["description"]
+    assert "Bearer <JWT>" in description
+    assert "bare token" in description
+
+
+def test_the_gateways_own_answers_are_declared_where_they_can_occur():
+    for method, path, operation in OPERATIONS:
+        responses = operation["responses"]
+        secured = operation.get("security") != []
+        expected = {"429", "504"} | ({"401", "403", "503"} if secured else set())
+        expected |= {"413", "415"} if "requestBody" in operation else set()
+        assert expected <= set(responses), (method, path, expected - set(responses))
+        for status in ("429", "503"):
+            if status in responses:
+                assert responses[status]["headers"]["Retry-After"]["schema"]["type"] == "integer"
+
+
+def test_the_declared_gateway_answers_are_the_templates():
+    from tests.support.sam_template import transformed_template
+    from tests.unit.test_template_deploy import gateway_responses
+    from tools.openapi_doc import GATEWAY_ANSWERS
+
+    responses = gateway_responses(transformed_template())
+    for kind, answer in GATEWAY_ANSWERS.items():
+        assert responses[kind]["statusCode"] == str(answer.status), kind
+        sent = {k.removeprefix("gatewayresponse.header.") for k in responses[kind].get("responseParameters", {})}
+        assert set(answer.headers) <= sent, kind
+        assert ("Retry-After" in sent) == ("Retry-After" in answer.headers), kind

@@ -112,6 +112,16 @@ def test_idempotency_key_with_another_body_is_409(call, aws: AwsHarness):
     assert len(aws.items("OrdersTable")) == 1
 
 
+@pytest.mark.parametrize("key", ["k" * 129, "tab\tkey", "caf\u00e9"])
+def test_an_invalid_idempotency_key_is_400_naming_the_header(call, aws: AwsHarness, key: str):
+    # The header is a declared route parameter (see openapi.json): the resolver refuses it before any write.
+    response = call("create", body={"bill": 10}, headers={"Idempotency-Key": key})
+    assert response.status == 400, response.body
+    assert [e["field"] for e in response.body["errors"]] == ["header.idempotency-key"]
+    assert key not in json.dumps(response.body)
+    assert aws.items("OrdersTable") == []
+
+
 def test_idempotency_keys_are_per_user(call, aws: AwsHarness):
     alice = call("create", body={"bill": 10}, headers={"Idempotency-Key": "shared"}, user="alice")
     bob = call("create", body={"bill": 10}, headers={"Idempotency-Key": "shared"}, user="bob")

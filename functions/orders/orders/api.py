@@ -4,11 +4,12 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponseHeader
 
 from orders import service
 from orders.models import CreateOrderRequest, OrderPage, OrderResponse
 from orders.repository import OrdersRepository
-from platform_core.api import caller_id, correlation_id, idempotency_key, json_response, make_resolver
+from platform_core.api import IdempotencyKey, caller_id, correlation_id, json_response, make_resolver
 from platform_core.config import aws_client, require_env
 from platform_core.idempotency import KeyedRequest, reserve, run_once
 from platform_core.observability import logger, metrics
@@ -18,6 +19,10 @@ app = make_resolver(logger)
 repo = OrdersRepository(aws_client("dynamodb"), require_env("ORDERS_TABLE_NAME"))
 
 CREATE_SCOPE = ("create-order",)
+LOCATION: OpenAPIResponseHeader = {
+    "description": "The new order's URL: `/{stage}/orders/{id}`.",
+    "schema": {"type": "string", "examples": ["/api/orders/01JDZ8Q6J3V0YB3W9T5KCN2E4M"]},
+}
 OrderId = Annotated[str, Path(min_length=1, max_length=64, description="The order's id.")]
 
 
@@ -28,17 +33,20 @@ OrderId = Annotated[str, Path(min_length=1, max_length=64, description="The orde
     responses={
         201: {
             "description": "The order, status created.",
+            "headers": {"Location": LOCATION},
             "content": {"application/json": {"model": OrderResponse}},
         },
-        **problem_doc(400, "The body is not JSON."),
+        **problem_doc(400, "The body is not JSON, or the Idempotency-Key header is invalid."),
         **problem_doc(409, "Idempotency-Key reused with another body."),
         **problem_doc(422, "Invalid bill."),
     },
 )
-def create_order(body: Annotated[CreateOrderRequest, Body()]) -> Response[OrderResponse]:
+def create_order(
+    body: Annotated[CreateOrderRequest, Body()], idempotency_key: IdempotencyKey = None
+) -> Response[OrderResponse]:
     user_id = caller_id(app)
     cid = correlation_id(app)
-    key = idempotency_key(app)
+    key = idempotency_key
     keyed = KeyedRequest(CREATE_SCOPE, user_id, key, body.model_dump()) if key is not None else None
 
     def operation() -> tuple[int, dict[str, Any], dict[str, str]]:

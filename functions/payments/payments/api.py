@@ -11,13 +11,7 @@ from payments.fingerprint import FingerprintKeyUnavailableError, card_fingerprin
 from payments.models import DeclinedPayment, PaymentPage, PaymentResponse, PayRequest
 from payments.processor import Card, sandbox_processor
 from payments.repository import PaymentsRepository
-from platform_core.api import (
-    caller_id,
-    correlation_id,
-    idempotency_key,
-    json_response,
-    make_resolver,
-)
+from platform_core.api import IdempotencyKey, caller_id, correlation_id, json_response, make_resolver
 from platform_core.config import aws_client, require_env
 from platform_core.idempotency import KeyedRequest, run_once
 from platform_core.observability import logger, metrics
@@ -72,13 +66,17 @@ def get_payment(orderId: OrderId) -> Response[PaymentResponse]:  # noqa: N803
     responses={
         200: {"description": "Paid.", "content": {"application/json": {"model": PaymentResponse}}},
         402: {"description": "The card was declined.", "content": {PROBLEM_JSON: {"model": DeclinedPayment}}},
-        **problem_doc(400, "The body is not JSON."),
+        **problem_doc(400, "The body is not JSON, or the Idempotency-Key header is invalid."),
         **problem_doc(404, "No payment for that order (yet)."),
         **problem_doc(409, "The payment is not pending, or the Idempotency-Key was used with another body."),
         **problem_doc(422, "Malformed card details."),
     },
 )
-def pay(orderId: OrderId, body: Annotated[PayRequest, Body()]) -> Response[PaymentResponse]:  # noqa: N803
+def pay(
+    orderId: OrderId,  # noqa: N803
+    body: Annotated[PayRequest, Body()],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[PaymentResponse]:
     user_id = caller_id(app)
     details = body.creditCardDetails
     card = Card(number=details.number, cvc=details.cvt, expiry=parse_expiry(details.expiry))
@@ -92,7 +90,7 @@ def pay(orderId: OrderId, body: Annotated[PayRequest, Body()]) -> Response[Payme
             return 402, problem_body(402, detail, payment=declined.payment.model_dump(mode="json")), {}
         return 200, {"data": payment.model_dump(mode="json")}, {}
 
-    key = idempotency_key(app)
+    key = idempotency_key
     try:
         # "The same request": the whole card, as a keyed hash (never the number or the CVV).
         keyed = (

@@ -18,6 +18,23 @@ _MONTH_DAY_YEAR = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
 # Surrounding spaces are forgiven; any other whitespace (a newline, a tab) is a malformed value.
 _SPACE = " "
 
+# The same rules as JSON Schema patterns (ECMA-262) for the OpenAPI document, so that clients and generated
+# test data know them; tests/unit/test_card_patterns.py checks that each accepts exactly what its parser
+# accepts. Only the Luhn check is beyond a pattern: the number's schema names it as its format.
+NUMBER_PATTERN = r"^[ -]*(?:[0-9][ -]*){12,19}$"
+CVC_PATTERN = r"^ *[0-9]{3,4} *$"
+CVC_INTEGERS = (100, 9999)  # a CVC sent as a JSON number: 3 or 4 digits
+_MONTH = r"(?:0?[1-9]|1[0-2])"
+_YEAR = r"2[01][0-9]{2}"  # 2000..2199
+_LEAP_YEAR = r"(?:20(?:[02468][048]|[13579][26])|21(?:0[48]|[2468][048]|[13579][26]))"  # 2100 is not
+_REAL_DATE = (
+    rf"{_MONTH}/(?:0?[1-9]|1[0-9]|2[0-8])/{_YEAR}"
+    rf"|(?:0?[13-9]|1[0-2])/(?:29|30)/{_YEAR}"
+    rf"|(?:0?[13578]|1[02])/31/{_YEAR}"
+    rf"|0?2/29/{_LEAP_YEAR}"
+)
+EXPIRY_PATTERN = rf"^ *(?:{_MONTH}/(?:[0-9]{{2}}|{_YEAR})|{_REAL_DATE}) *$"
+
 
 def normalize_number(raw: str) -> str:
     digits = _SEPARATORS.sub("", raw)

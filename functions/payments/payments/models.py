@@ -1,12 +1,27 @@
 """Pydantic models at the API edge (they also generate the OpenAPI document)."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from payments.cards import normalize_cvc, normalize_number, parse_expiry
+from payments.cards import (
+    CVC_INTEGERS,
+    CVC_PATTERN,
+    EXPIRY_PATTERN,
+    NUMBER_PATTERN,
+    normalize_cvc,
+    normalize_number,
+    parse_expiry,
+)
 from payments.domain import PaymentStatus
 from platform_core.money import Money
+
+CVC_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": CVC_PATTERN},
+        {"type": "integer", "minimum": CVC_INTEGERS[0], "maximum": CVC_INTEGERS[1]},
+    ]
+}
 
 
 class CreditCardDetails(BaseModel):
@@ -14,12 +29,21 @@ class CreditCardDetails(BaseModel):
 
     model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
 
+    # The validators below are the rules; the schemas say the same to clients (payments.cards' patterns).
     number: str = Field(
         description="12 to 19 digits, spaces and dashes allowed, Luhn-valid.",
         examples=["4242 4242 4242 4242"],
+        json_schema_extra={"pattern": NUMBER_PATTERN, "format": "card-number"},
     )
-    cvt: str = Field(description="CVV: 3 or 4 digits (also accepted as `cvv` or `cvc`).", examples=["123"])
-    expiry: str = Field(description="MM/YY, MM/YYYY or M/D/YYYY.", examples=["12/30"])
+    cvt: Annotated[str, WithJsonSchema(CVC_SCHEMA)] = Field(
+        description="CVV: 3 or 4 digits, a string or a number (also accepted as `cvv` or `cvc`).",
+        examples=["123", 123],
+    )
+    expiry: str = Field(
+        description="MM/YY, MM/YYYY or M/D/YYYY (a real date), years 2000 to 2199.",
+        examples=["12/30"],
+        json_schema_extra={"pattern": EXPIRY_PATTERN},
+    )
 
     @model_validator(mode="before")
     @classmethod

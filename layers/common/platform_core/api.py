@@ -5,7 +5,7 @@ import json
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.params import Header
 from botocore.exceptions import BotoCoreError, ClientError
 
 from platform_core.config import is_transient
@@ -27,6 +28,8 @@ from platform_core.problems import problem_response as problem_answer
 
 CORRELATION_HEADER = "X-Correlation-Id"
 _CORRELATION_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+# Where a request's parameters live: an invalid one is 400 (an invalid body is 422).
+PARAMETER_PLACES = ("query", "path", "header")
 
 
 def _dumps(value: Any) -> str:
@@ -130,10 +133,10 @@ def _answer_request_errors(app: APIGatewayRestResolver, problem_response: Answer
         if "json_invalid" in kinds:
             return problem_response(400, "The request body is not valid JSON.")
         fields = _field_errors(errors)
-        if any(f["field"].startswith(("query", "path")) for f in fields) and not any(
-            f["field"] == "body" or not f["field"].startswith(("query", "path")) for f in fields
+        if any(f["field"].startswith(PARAMETER_PLACES) for f in fields) and not any(
+            f["field"] == "body" or not f["field"].startswith(PARAMETER_PLACES) for f in fields
         ):
-            return problem_response(400, "Invalid query or path parameter.", errors=fields)
+            return problem_response(400, "Invalid query, path or header parameter.", errors=fields)
         names = ", ".join(sorted({f["field"] for f in fields}))
         return problem_response(422, f"Invalid request: {names}.", errors=fields)
 
@@ -207,16 +210,18 @@ def correlation_id(app: APIGatewayRestResolver) -> str:
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,128}$")
-
-
-def idempotency_key(app: APIGatewayRestResolver) -> str | None:
-    key = app.current_event.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        return None
-    if not _IDEMPOTENCY_KEY.match(key):
-        raise ProblemError(400, "Idempotency-Key must be 1 to 128 printable ASCII characters.")
-    return key
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_HEADER,
+        pattern=r"^[\x20-\x7e]{1,128}$",
+        description="1 to 128 printable ASCII characters. The same key and body within 24 hours answers the "
+        "first response again and creates nothing new; the same key with another body is 409.",
+        examples=["order-2026-12-03-0001"],
+    ),
+]
+"""An optional `Idempotency-Key` request header: declared on the route (so the OpenAPI document and clients
+generated from it carry it) and validated by the resolver (an invalid one is 400)."""
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
