@@ -1,6 +1,8 @@
 # Two set-up commands: `make run` (local stack) and `make test` (every check).
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# The Lambda runtime's Python, 3.11: python3.11 on the PATH, else pyenv's (tools/find-python prints its path, or
+# one line saying what to install). PYTHON=/path/to/python3.11 overrides.
+PYTHON ?= $$(tools/find-python 3.11)
 VENV := .venv
 PY := $(VENV)/bin/python
 SAM := $(VENV)/bin/sam
@@ -32,11 +34,10 @@ help:
 	@echo "make lock     regenerate the hash-locked requirements from the requirements.in files"
 
 # Install output goes to stderr, so `make token` prints exactly one line on stdout even on a fresh clone.
-# Only from the hash-locked requirements (`make lock`); --no-deps: the lock holds every package already.
+# Only from the hash-locked requirements (`make lock`): a hash-pinned uv (requirements-uv.txt, the version
+# requirements-dev.txt pins too), then everything with it, one line per phase (tools/bootstrap-venv).
 $(VENV)/.installed: requirements-dev.txt
-	@echo "installing .venv (requirements-dev.txt)..." >&2
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
-	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.txt >&2
+	@py=$(PYTHON) && tools/bootstrap-venv $(VENV) "$$py"
 	@touch $@
 
 $(ASL_TOOLS)/node_modules/.installed: $(ASL_TOOLS)/package.json $(ASL_TOOLS)/package-lock.json
@@ -80,12 +81,13 @@ template-check: venv asl-validator
 # the hash-locked requirements.txt beside each CodeUri, bytecode shipped. LAMBDA_ARCHITECTURE=x86_64 builds
 # for an x86_64 runtime (default arm64, the template's).
 build: venv
-	PATH="$$(dirname $$(command -v $(PYTHON))):$$PATH" $(SAM) build --cached --parallel
+	py=$(PYTHON) && PATH="$$(dirname "$$py"):$$PATH" $(SAM) build --cached --parallel
 
 # Regenerate the locks (pinned versions with every file's hash) from the requirements.in files: one per
 # environment (.venv, the layer, the functions with dependencies of their own).
 LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 --custom-compile-command "make lock"
 lock: venv
+	$(LOCK) --universal -o requirements-uv.txt requirements-uv.in
 	$(LOCK) --universal -o requirements-dev.txt requirements-dev.in
 	$(LOCK) --python-platform aarch64-manylinux_2_17 -o layers/common/requirements.txt layers/common/requirements.in
 	$(LOCK) --python-platform aarch64-manylinux_2_17 -o functions/authorizer/requirements.txt functions/authorizer/requirements.in
