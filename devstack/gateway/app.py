@@ -161,7 +161,7 @@ class Gateway:
                 continue
             params = c.match(parts[1:])
             if params is not None:
-                return _Matched(c.route, method, params, parts[1:])
+                return _Matched(c.route, method, params, parts[1:], trailing_slash=raw_path.endswith("/"))
         raise RequestRefusedError("MISSING_AUTHENTICATION_TOKEN")
 
     async def _authorize_request(self, request: Request, matched: _Matched) -> dict[str, Any] | None:

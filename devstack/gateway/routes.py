@@ -93,7 +93,10 @@ class _Matched:
     method: str
     params: dict[str, str]
     parts: list[str]
+    # API Gateway routes `/docs/` to the /docs resource but passes the path as sent, slash included.
+    trailing_slash: bool = False
 
     @property
     def path(self) -> str:
-        return "/" + "/".join(unquote(p) for p in self.parts)
+        path = "/" + "/".join(unquote(p) for p in self.parts)
+        return path + "/" if self.trailing_slash and self.parts else path

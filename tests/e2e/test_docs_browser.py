@@ -58,21 +58,24 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def test_docs_page_lists_every_route_and_try_it_out_works_with_a_token(api: Api, page: Any) -> None:
+# `/docs/` as well: its relative asset URLs once resolved under /docs/docs/ (a blank page); it redirects now.
+@pytest.mark.parametrize("page_path", ["/docs", "/docs/"])
+def test_docs_page_lists_every_route_and_try_it_out_works_with_a_token(api: Api, page: Any, page_path: str) -> None:
     try:
-        _use_the_docs_page(api, page)
+        _use_the_docs_page(api, page, page_path)
     except BaseException:
-        shot = screenshot_dir(ROOT) / "docs-page.png"
+        shot = screenshot_dir(ROOT) / f"docs-page{page_path.replace('/', '-')}.png"
         page.screenshot(path=str(shot), full_page=True)
         print(f"screenshot of the failing page: {shot}")
         raise
 
 
-def _use_the_docs_page(api: Api, page: Any) -> None:
+def _use_the_docs_page(api: Api, page: Any, page_path: str) -> None:
     document = requests.get(f"{api.base_url}/openapi.json", timeout=30).json()
     expected = sorted((method, path) for path, ops in document["paths"].items() for method in ops)
 
-    page.goto(f"{api.base_url}/docs")
+    page.goto(f"{api.base_url}{page_path}")
+    assert page.url == f"{api.base_url}/docs"
     # The routes, or Swagger UI's own verdict ("Unable to render this definition") without waiting for a timeout.
     page.wait_for_selector(".opblock-summary-path, .version-pragma, .errors-wrapper", state="attached")
     assert page.locator(".version-pragma").count() == 0, page.locator(".version-pragma").inner_text()
@@ -94,6 +97,13 @@ def _use_the_docs_page(api: Api, page: Any) -> None:
     assert answer.value.request.headers.get("authorization") == f"Bearer {token}"
     status = operation.locator(".live-responses-table tbody .response-col_status").first
     assert status.inner_text().strip() == "200"
+
+    # Both POSTs offer the Idempotency-Key header, as the document declares it.
+    for path in ("/orders", "/payments/pay/{orderId}"):
+        post = page.locator(".opblock-post", has=page.locator(f'.opblock-summary-path[data-path="{path}"]'))
+        post.locator(".opblock-summary-control").click()
+        header = post.locator('tr[data-param-name="idempotency-key"][data-param-in="header"]')
+        assert header.count() == 1, path
 
     # The token lives in the page's memory only; the page ran without breaking its own policy.
     stored = page.evaluate("() => JSON.stringify([localStorage, sessionStorage, document.cookie])")

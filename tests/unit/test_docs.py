@@ -61,6 +61,17 @@ def test_docs_function_serves_the_document_and_swagger_ui(aws: AwsHarness, monke
     assert "persistAuthorization: false" in init.body  # the token never reaches localStorage
 
 
+def test_the_docs_page_with_a_trailing_slash_redirects_to_the_page(aws: AwsHarness, monkeypatch):
+    # API Gateway routes /api/docs/ to the /docs resource; served there, the page's relative asset URLs
+    # would resolve under /api/docs/docs/ and leave it blank.
+    event = api_event("docs-openapi.json", ApiRequest(user=None))
+    event["resource"], event["path"] = "/docs", "/docs/"
+    event["requestContext"]["path"] = "/api/docs/"
+    moved = Response.of(aws.invoke("DocsFunction", event, monkeypatch))
+    assert moved.status == 301
+    assert moved.headers["Location"] == "../docs"  # from /api/docs/: /api/docs, whatever the stage or domain
+
+
 def test_docs_function_serves_the_event_catalogue(aws: AwsHarness, monkeypatch):
     catalogue = docs(aws, monkeypatch, "/asyncapi.json")
     assert catalogue.status == 200

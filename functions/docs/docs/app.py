@@ -77,6 +77,16 @@ def _not_found(detail: str) -> dict[str, Any]:
     return _response(404, "application/problem+json", json.dumps(problem), cache_seconds=0)
 
 
+def _page(event: dict[str, Any]) -> dict[str, Any]:
+    if not event.get("path", "").endswith("/"):
+        return _response(200, "text/html; charset=utf-8", PAGE)
+    # `/docs/` (API Gateway routes it here too): the page's relative URLs would resolve under /docs/docs/, so
+    # the browser is sent to /docs. A relative Location holds under any stage or custom domain.
+    moved = _response(301, "text/plain; charset=utf-8", "Moved to ../docs")
+    moved["headers"]["Location"] = "../docs"
+    return moved
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     resource = event.get("resource", "")
     if resource in DOCUMENTS:
@@ -84,7 +94,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             _documents[resource] = DOCUMENTS[resource].read_text()
         return _response(200, "application/json", _documents[resource])
     if resource == "/docs":
-        return _response(200, "text/html; charset=utf-8", PAGE)
+        return _page(event)
     if resource == "/docs/{asset}":
         name = (event.get("pathParameters") or {}).get("asset", "")
         if name == "init.js":
