@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import chain, coldstart, cost, docker, latency, scale, throughput
+from bench import chain, coldstart, cost, docker, latency, publisher, scale, throughput
 from bench.common import ROOT, Config, Figure, progress, render_table, write_results
-from bench.stackctx import Ctx
+from bench.stackctx import Ctx, bench_stack
 
 STACK_SECTIONS: dict[str, Callable[[Config, Ctx, dict[str, Any]], list[Figure]]] = {
     # cost first: the stack is quiet, so the counted requests are one lifecycle's and nothing else's
@@ -24,7 +24,8 @@ STACK_SECTIONS: dict[str, Callable[[Config, Ctx, dict[str, Any]], list[Figure]]]
     "scale": scale.run,  # last: it leaves 10,000 orders behind
 }
 # docker: the same requests through make run and make run-docker (installs Docker when absent and root).
-ALL = ["coldstart", *STACK_SECTIONS, "docker"]
+# publisher: stacks of its own (one per publisher setting), with a latency on every SNS call.
+ALL = ["coldstart", *STACK_SECTIONS, "publisher", "docker"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,26 +57,19 @@ def main(argv: list[str] | None = None) -> int:
 
     stack_sections = [s for s in STACK_SECTIONS if s in only]
     if stack_sections:
-        from devstack.stack import LocalStack, StackOptions
-
         progress("starting the local stack (DeliveryDelaySeconds=0)")
         with (
             tempfile.TemporaryDirectory(prefix="bench-logs-") as logs,
-            LocalStack(
-                cfg.template,
-                StackOptions(
-                    port=0,
-                    parameter_overrides={"DeliveryDelaySeconds": 0},
-                    echo=lambda _line: None,
-                    watch=False,  # others may edit code meanwhile: no worker restarts in the middle of a figure
-                    logs_dir=logs,
-                ),
-            ) as stack,
+            bench_stack(cfg.template, logs) as stack,
         ):
             ctx = Ctx(stack)
             for name in stack_sections:
                 progress(f"section {name}")
                 figures += STACK_SECTIONS[name](cfg, ctx, details)
+
+    if "publisher" in only:
+        progress("section publisher: SNS calls per 100 events and events/s, before and after PublishBatch")
+        figures += publisher.run(cfg, details)
 
     if "docker" in only:
         progress("section docker: make run vs make run-docker")

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import uvicorn
 
 from devstack.aws import FaultInjector, MotoServer, make_client
-from devstack.events.pollers import SqsPoller, StreamPoller, Wiring
+from devstack.events.pollers import SqsPoller, Wiring
+from devstack.events.streams import StreamPoller
 from devstack.gateway.app import Gateway
 from devstack.hooks import FaultHooks
 from devstack.inspection import StackInspection

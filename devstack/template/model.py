@@ -55,6 +55,7 @@ class StreamEventSource:
     on_failure_destination: str | None = None
     enabled: bool = True
     filters: list[dict[str, Any]] = field(default_factory=list)  # FilterCriteria patterns; none = all records
+    parallelization_factor: int = 1  # concurrent batches per shard (1..10), each partition key in one
 
 
 @dataclass

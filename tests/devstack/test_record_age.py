@@ -7,7 +7,8 @@ import threading
 import time
 from typing import Any
 
-from devstack.events.pollers import StreamPoller, Wiring, _Shard, record_age
+from devstack.events.pollers import Wiring
+from devstack.events.streams import StreamPoller, _Shard, record_age
 from devstack.template import FunctionModel, StreamEventSource, TableModel
 
 

@@ -211,7 +211,9 @@ def test_stream_publishers(runtime: DockerRuntime, tmp_path: Path, function: str
 
 def test_a_publisher_reports_a_record_it_cannot_publish(docker_stack: LocalStack, runtime: DockerRuntime):
     event = copy.deepcopy(sample("orders-stream-created.json"))
-    docker_stack.faults.inject(Fault(service="sns", operation="Publish", status=500, code="InternalError", times=50))
+    docker_stack.faults.inject(
+        Fault(service="sns", operation="PublishBatch", status=500, code="InternalError", times=50)
+    )
     try:
         result = invoke_warm(runtime, "OrdersPublisherFunction", event)
     finally:

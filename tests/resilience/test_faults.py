@@ -31,7 +31,9 @@ from tests.resilience.support import (
 def test_sns_outage_loses_no_event_and_invents_none(stack: LocalStack):
     api = user_api(stack)
     before = {(p["userId"], p["orderId"]) for p in scan(stack, "PaymentsTable")}
-    outage = stack.faults.inject(Fault(service="sns", operation="Publish", status=500, code="InternalError", seconds=3))
+    outage = stack.faults.inject(
+        Fault(service="sns", operation="PublishBatch", status=500, code="InternalError", seconds=3)
+    )
     ids = [api.create_id(bill=10 + i) for i in range(5)]
     # A write that did not happen (the API answered 503): no event may follow it.
     throttle = stack.faults.inject(

@@ -36,7 +36,9 @@ def test_orders_delivered_is_counted_after_the_publish_not_per_attempt(
 ) -> None:
     event = load_event("orders-stream-delivered.json")
     handler = aws.handler("OrdersPublisherFunction", monkeypatch)
-    aws.server.faults.inject(Fault(service="sns", operation="Publish", status=500, code="InternalError", times=100))
+    aws.server.faults.inject(
+        Fault(service="sns", operation="PublishBatch", status=500, code="InternalError", times=100)
+    )
     capsys.readouterr()
     for _ in range(3):  # the stream retries the failed record: nothing was delivered to anyone yet
         with pytest.raises(BatchProcessingError):

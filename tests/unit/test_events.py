@@ -85,7 +85,9 @@ def test_a_replay_request_republishes_the_current_status(aws: AwsHarness, monkey
 
 
 def test_sns_failure_reports_the_record_for_retry(aws: AwsHarness, monkeypatch):
-    aws.server.faults.inject(Fault(service="sns", operation="Publish", status=500, code="InternalError", times=100))
+    aws.server.faults.inject(
+        Fault(service="sns", operation="PublishBatch", status=500, code="InternalError", times=100)
+    )
     # A batch whose every record failed is a function error: the stream retries all of it.
     with pytest.raises(BatchProcessingError):
         invoke(aws, monkeypatch, "OrdersPublisherFunction", load_event("orders-stream-created.json"))

@@ -108,8 +108,36 @@ def test_the_transformed_stage_takes_the_values_samconfig_gives(cfn):
 def test_docs_deploy_lists_each_throttle_with_its_default_and_environment_values(cfn):
     text = (ROOT / "docs" / "deploy.md").read_text()
     dev, prod = _overrides("default"), _overrides("prod")
-    for name in THROTTLE_PARAMETERS:
+    for name in [*THROTTLE_PARAMETERS, "StreamParallelizationFactor"]:
         default = cfn["Parameters"][name]["Default"]
         row = rf"\| `{name}` \| `{default}` \| `{dev[name]}` / `{prod[name]}` \|"
         assert re.search(row, text), f"docs/deploy.md: no row `{name}` | `{default}` | `{dev[name]}` / `{prod[name]}`"
     assert "## Capacity" in text
+
+
+# ------------------------------------------------------------------ stream publishers
+
+
+def test_every_stream_mapping_takes_its_parallelization_factor_from_the_parameter(cfn):
+    mappings = [
+        res["Properties"]
+        for res in cfn["Resources"].values()
+        if res["Type"] == "AWS::Lambda::EventSourceMapping" and "StartingPosition" in res["Properties"]
+    ]
+    assert len(mappings) == 2  # OrdersTable's and PaymentsTable's publishers
+    for props in mappings:
+        assert props["ParallelizationFactor"] == {"Ref": "StreamParallelizationFactor"}
+        # Lambda keeps one partition key's records in order only with batch item failures reported.
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    spec = cfn["Parameters"]["StreamParallelizationFactor"]
+    assert (int(spec["MinValue"]), int(spec["MaxValue"])) == (1, 10)  # Lambda's range
+    assert refusals(cfn, StreamParallelizationFactor="11")
+    dev, prod = _overrides("default"), _overrides("prod")
+    assert int(dev["StreamParallelizationFactor"]) < int(prod["StreamParallelizationFactor"])
+
+
+def test_the_event_topics_are_standard_topics(cfn):
+    """The publishers' ordering rule (docs/deploy.md#capacity) is written for standard topics: a FIFO topic
+    would need MessageGroupId and MessageDeduplicationId on every entry."""
+    for lid in ("OrdersTopic", "PaymentsTopic"):
+        assert not cfn["Resources"][lid]["Properties"].get("FifoTopic"), lid

@@ -81,7 +81,7 @@ def sqs_source(b: Build, name: str, queue: QueueModel, props: dict[str, Any], wh
 
 def stream_source(b: Build, name: str, table: str, props: dict[str, Any], where: str) -> StreamEventSource:
     dest = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-    b.report(where, props, ("ParallelizationFactor", "TumblingWindowInSeconds"), prefix="stream event ")
+    b.report(where, props, ("TumblingWindowInSeconds",), prefix="stream event ")
     if as_int(props.get("MaximumBatchingWindowInSeconds"), 0):
         b.unsupported.append(f"{where}: MaximumBatchingWindowInSeconds (invokes at once)")
     return StreamEventSource(
@@ -97,4 +97,5 @@ def stream_source(b: Build, name: str, table: str, props: dict[str, Any], where:
         on_failure_destination=str(dest) if dest else None,
         enabled=as_bool(props.get("Enabled", True)),
         filters=parse_filter_criteria(props["FilterCriteria"], where) if "FilterCriteria" in props else [],
+        parallelization_factor=as_int(props.get("ParallelizationFactor"), 1),
     )
