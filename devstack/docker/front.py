@@ -118,7 +118,8 @@ class SamApiFront:
             self.record("-", label, (time.monotonic() - started) * 1000, f"{resp.status_code} (gateway)", "")
             return resp
         route = admitted.route
-        path = "/" + "/".join(parts[1:])
+        # The path as sent, trailing slash included (SAM local routes /docs/ to /docs, as API Gateway does).
+        path = "/" + "/".join(parts[1:]) + ("/" if raw.endswith("/") and len(parts) > 1 else "")
         try:
             upstream, raw_body = await self._forward(method, path, request.url.query, admitted.headers, admitted.body)
         except httpx.HTTPError as exc:

@@ -75,3 +75,11 @@ def test_a_body_over_10_mb_is_413(docker_stack: LocalStack):
 def test_documentation_needs_no_token(docker_stack: LocalStack):
     assert get(docker_stack, "/openapi.json").json()["openapi"].startswith("3.")
     assert "swagger" in get(docker_stack, "/docs").text.lower()
+
+
+def test_the_docs_page_with_a_trailing_slash_redirects_as_deployed(docker_stack: LocalStack):
+    # The path reaches the function as sent, so /api/docs/ is sent to /api/docs, not served blank.
+    moved = requests.get(f"{docker_stack.base_url}/docs/", allow_redirects=False, timeout=60)
+    assert moved.status_code == 301, moved.text
+    assert moved.headers["Location"] == "../docs"
+    assert "swagger" in requests.get(f"{docker_stack.base_url}/docs/", timeout=60).text.lower()
