@@ -19,14 +19,7 @@ Tables = tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]
 Inspector = Callable[[], Tables]
 
 
-# payments.service's log lines (devstack does not import function code)
-CANCEL_MEETS_CHARGE = "order cancelled while its card is being charged"
-
-
-CANCEL_WAITS_FOR_CHARGE = "the card is still being charged: the order-cancelled message is retried"
-
-
-CLAIM_SETTLED = "settled a claim its charger left behind"
+# payments.service's log lines are told apart by their structured `step` field, not by their text.
 
 
 def report_charges(orders: list[Order], tables: Tables) -> list[str]:
@@ -37,12 +30,10 @@ def report_charges(orders: list[Order], tables: Tables) -> list[str]:
     now = ", ".join(f"now {k}: {v}" for k, v in sorted(claimed.items()))
     print(f"passed through processing: {sum(claimed.values())} of {len(payments)} payments ({now})")
 
-    def lines_with(text: str) -> int:
-        return sum(text in line and bool(_order_ids(line) & mine) for line in tables[2])
-
-    met, retried = lines_with(CANCEL_MEETS_CHARGE), lines_with(CANCEL_WAITS_FOR_CHARGE)
+    steps = Counter(step for line in tables[2] if (step := _step_of(line, mine)))
+    met, retried = steps["cancel_meets_charge"], steps["cancel_waits_for_charge"]
     print(f"cancels that found the card being charged: {met} (of those, left to SQS to redeliver: {retried})")
-    print(f"claims left by a failed or dead charger, settled by asking the processor: {lines_with(CLAIM_SETTLED)}")
+    print(f"claims left by a failed or dead charger, settled by asking the processor: {steps['claim_settled']}")
     unaccounted = charge_violations(payments, tables[1])
     print(f"card charges unaccounted for: {len(unaccounted)}")
     for line in unaccounted[:20]:
@@ -74,12 +65,16 @@ def charge_violations(payments: list[dict[str, Any]], ledger: list[dict[str, Any
     return problems
 
 
-def _order_ids(line: str) -> set[str]:
+def _step_of(line: str, orders: set[str]) -> str | None:
+    """The `step` of a payments log line about one of `orders` (None for any other line)."""
     try:
         record = json.loads(line)
     except ValueError:
-        return set()
-    return {str(record["order_id"])} if isinstance(record, dict) and "order_id" in record else set()
+        return None
+    if not isinstance(record, dict) or str(record.get("order_id")) not in orders:
+        return None
+    step = record.get("step")
+    return str(step) if step else None
 
 
 def scan(stack: Any, logical_id: str) -> list[dict[str, Any]]:
