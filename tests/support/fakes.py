@@ -18,7 +18,7 @@ from orders.domain import OrderStatus
 from orders.models import OrderRecord
 from payments.models import PaymentRecord
 from payments.processor import Card, ChargeResult, MemoryLedger, SandboxProcessor
-from payments.repository import Move, PaymentRejectedError
+from payments.repository import Move
 from platform_core.dynamo import TransitionRejectedError
 
 
@@ -62,6 +62,7 @@ class FakePaymentsStore(_MemoryTable[PaymentRecord]):
     def __init__(self) -> None:
         super().__init__()
         self.fail_next_moves = 0
+        self.tokens: dict[tuple[str, str], str | None] = {}  # the token of each payment's last change
 
     def key(self, record: PaymentRecord) -> tuple[str, str]:
         return record.userId, record.orderId
@@ -77,10 +78,18 @@ class FakePaymentsStore(_MemoryTable[PaymentRecord]):
                 or current.status not in change.sources()
                 or (change.claim_id is not None and current.claimId != change.claim_id)
             ):
-                raise PaymentRejectedError(current)
+                if (
+                    current is not None
+                    and change.token is not None
+                    and current.status == change.target
+                    and self.tokens.get((user_id, order_id)) == change.token
+                ):
+                    return current  # this very change, made before (platform_core.dynamo.Transition)
+                raise TransitionRejectedError(current)
             moved = current.model_copy(update={**change.fields(), "card": change.card or current.card})
             moved = moved.model_copy(update={"status": change.target})
             self.records[(user_id, order_id)] = moved
+            self.tokens[(user_id, order_id)] = change.token
             return moved
 
     def age_claim(self, user_id: str, order_id: str) -> None:

@@ -184,3 +184,31 @@ def test_timestamps_leave_in_one_shape(written: str):
     from platform_core.clock import as_utc_iso
 
     assert as_utc_iso(written) == "2026-11-25T15:43:33.905Z"
+
+
+@pytest.mark.parametrize(
+    ("charged", "approved", "cancelled", "settled"),
+    [
+        (False, False, False, PaymentStatus.PENDING),
+        (False, False, True, PaymentStatus.VOIDED),
+        (True, True, False, PaymentStatus.PAID),
+        (True, True, True, PaymentStatus.REFUNDED),
+        (True, False, False, PaymentStatus.DECLINED),
+        (True, False, True, PaymentStatus.DECLINED),
+    ],
+)
+def test_a_dead_claim_settles_by_what_the_processor_holds(charged, approved, cancelled, settled):
+    from payments.domain import settlement
+
+    assert settlement(charged=charged, approved=approved, order_cancelled=cancelled) == settled
+    assert PaymentStatus.PROCESSING in PAYMENT_TRANSITIONS[settled], "a settlement leaves processing"
+
+
+def test_a_claim_is_dead_only_past_its_lease():
+    from payments.domain import CLAIM_LEASE, claim_expired
+
+    claimed = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    assert not claim_expired("2026-12-03T12:00:00.000Z", claimed + CLAIM_LEASE)
+    assert claim_expired("2026-12-03T12:00:00.000Z", claimed + CLAIM_LEASE * 1.01)
+    assert claim_expired("2026-12-03T12:00:00", claimed + CLAIM_LEASE * 2), "a naive time is UTC"
+    assert claim_expired(None, claimed), "a claim without a time is nobody's live one"

@@ -225,3 +225,29 @@ def test_paying_a_settled_or_missing_payment(store, processor):
         pay(store, processor)
     assert conflict.value.payment.status == PaymentStatus.VOIDED
     assert processor.charge_calls == []
+
+
+def test_a_cancel_waits_for_a_live_claim_by_the_injected_clock_and_sleep(store, processor):
+    """The wait is measured and slept through PaymentsDeps: no real time passes in the test."""
+    slept: list[float] = []
+    moments = iter(range(100))
+    deps = service.PaymentsDeps(
+        store,
+        processor,
+        charge_wait=1.0,
+        clock=lambda: "2026-12-03T12:00:00.000Z",
+        claims=lambda: "claim-1",
+        sleep=slept.append,
+        monotonic=lambda: next(moments) * 0.25,
+    )
+    processor.during_charge = lambda: cancel_meeting_the_charge(deps)
+    assert service.pay(deps, user_id=USER, order_id=ORDER, card=GOOD, correlation_id="c").status == "paid"
+    assert slept == [service.CHARGE_POLL_SECONDS] * 3, "polled until charge_wait had passed on the given clock"
+    record = store.get(USER, ORDER)
+    assert record is not None
+    assert (record.claimId, record.updatedAt) == ("claim-1", "2026-12-03T12:00:00.000Z")
+
+
+def cancel_meeting_the_charge(deps: service.PaymentsDeps) -> None:
+    with pytest.raises(service.PaymentBeingChargedError):
+        service.settle_cancelled_order(deps, user_id=USER, order_id=ORDER, bill=Decimal("19.99"), correlation_id="c")

@@ -124,7 +124,7 @@ def test_one_function_per_route_and_docs_without_auth(sam):
 
 def test_a_payment_claim_outlives_every_function_that_may_hold_it(sam):
     """A claim older than CLAIM_LEASE is settled as dead: no live charger may still hold one that old."""
-    from payments.service import CLAIM_LEASE
+    from payments.domain import CLAIM_LEASE
 
     charging = [f for f in sam.functions.values() if "CARD_SANDBOX_TABLE_NAME" in f.env]
     assert {f.logical_id for f in charging} == {"PayOrderFunction", "PaymentsInboxFunction"}
@@ -136,7 +136,7 @@ def test_a_payment_claim_outlives_every_function_that_may_hold_it(sam):
 def test_a_cancel_outlasts_a_dead_claim_before_its_dlq(sam):
     """A cancel that meets a claim whose charger died is redelivered until the claim expires and it can
     settle it: the inbox's deliveries must span more than CLAIM_LEASE, or it would end in the DLQ."""
-    from payments.service import CLAIM_LEASE
+    from payments.domain import CLAIM_LEASE
 
     redrive = sam.redrive("PaymentsInbox")
     assert redrive is not None

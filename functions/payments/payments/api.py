@@ -1,5 +1,6 @@
 """Payments API: thin handlers over the service layer. Every payments route's function runs this module."""
 
+import dataclasses
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -13,7 +14,7 @@ from payments.processor import Card, sandbox_processor
 from payments.repository import PaymentsRepository
 from platform_core.api import IdempotencyKey, caller_id, correlation_id, json_response, make_resolver
 from platform_core.config import aws_client, require_env
-from platform_core.idempotency import KeyedRequest, run_once
+from platform_core.idempotency import KeyedRequest, reserve, run_once
 from platform_core.observability import logger, metrics
 from platform_core.problems import PROBLEM_JSON, ProblemError, RetryLaterError, problem_body, problem_doc
 
@@ -81,15 +82,6 @@ def pay(
     details = body.creditCardDetails
     card = Card(number=details.number, cvc=details.cvt, expiry=parse_expiry(details.expiry))
     cid = correlation_id(app)
-
-    def operation() -> tuple[int, dict[str, Any], dict[str, str]]:
-        try:
-            payment = service.pay(deps, user_id=user_id, order_id=orderId, card=card, correlation_id=cid)
-        except service.PaymentDeclinedError as declined:
-            detail = f"The card was declined: {declined.payment.declineReason}."
-            return 402, problem_body(402, detail, payment=declined.payment.model_dump(mode="json")), {}
-        return 200, {"data": payment.model_dump(mode="json")}, {}
-
     key = idempotency_key
     try:
         # "The same request": the whole card, as a keyed hash (never the number or the CVV).
@@ -101,6 +93,21 @@ def pay(
     except FingerprintKeyUnavailableError:
         logger.warning("the card fingerprint key could not be read")
         raise RetryLaterError from None
+
+    def operation() -> tuple[int, dict[str, Any], dict[str, str]]:
+        # A request with a key claims under the claim its key reserved: repeated after a lost answer, it
+        # finds its own claim or result instead of someone else's.
+        claimed = deps
+        if keyed is not None:
+            claim = reserve(keyed, {"claim": deps.claims()})["claim"]
+            claimed = dataclasses.replace(deps, claims=lambda: claim)
+        try:
+            payment = service.pay(claimed, user_id=user_id, order_id=orderId, card=card, correlation_id=cid)
+        except service.PaymentDeclinedError as declined:
+            detail = f"The card was declined: {declined.payment.declineReason}."
+            return 402, problem_body(402, detail, payment=declined.payment.model_dump(mode="json")), {}
+        return 200, {"data": payment.model_dump(mode="json")}, {}
+
     try:
         status, payload, headers = run_once(keyed, operation, app.lambda_context)
     except service.PaymentNotFoundError:

@@ -1,10 +1,15 @@
-"""The rules of payment statuses: the only transitions allowed between them. The enum itself is
+"""The rules of payment statuses: the only transitions allowed between them, and what a claim whose
+charger is gone settles to. Pure functions of their arguments (no clock, no I/O). The enum itself is
 platform_core.statuses' (the events carry it too)."""
+
+from datetime import UTC, datetime, timedelta
 
 from platform_core.statuses import PaymentStatus
 
-__all__ = ["TRANSITIONS", "PaymentStatus", "sources"]
+__all__ = ["CLAIM_LEASE", "TRANSITIONS", "PaymentStatus", "charge_outcome", "claim_expired", "settlement", "sources"]
 
+# A claim this old has no live charger: longer than any function's Timeout (a test keeps it so).
+CLAIM_LEASE = timedelta(seconds=30)
 
 # target status -> statuses it may be reached from
 TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
@@ -28,3 +33,29 @@ def sources(target: PaymentStatus, *, leaving_claim: bool) -> frozenset[PaymentS
     """
     allowed = TRANSITIONS[target]
     return allowed & {PaymentStatus.PROCESSING} if leaving_claim else allowed - {PaymentStatus.PROCESSING}
+
+
+def charge_outcome(approved: bool) -> PaymentStatus:
+    """What the charger records once the processor answered."""
+    return PaymentStatus.PAID if approved else PaymentStatus.DECLINED
+
+
+def settlement(*, charged: bool, approved: bool, order_cancelled: bool) -> PaymentStatus:
+    """What a claim whose charger is gone becomes, from what the processor holds under the claim's charge key
+    (`charged`: it saw the charge; `approved`: and approved it): the same whoever settles it (a later pay, the
+    order's cancel, the reconciler)."""
+    if not charged:
+        return PaymentStatus.VOIDED if order_cancelled else PaymentStatus.PENDING
+    if approved:
+        return PaymentStatus.REFUNDED if order_cancelled else PaymentStatus.PAID
+    return PaymentStatus.DECLINED
+
+
+def claim_expired(claimed_at: str | None, now: datetime) -> bool:
+    """The claim is older than the lease: its charger cannot still be running."""
+    if claimed_at is None:
+        return True  # a claim without a time cannot be anybody's live one
+    moment = datetime.fromisoformat(claimed_at)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return now - moment > CLAIM_LEASE

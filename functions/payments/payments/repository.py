@@ -13,14 +13,6 @@ from platform_core.clock import as_utc_iso
 from platform_core.dynamo import Table, Transition, TransitionRejectedError
 
 
-class PaymentRejectedError(Exception):
-    """The condition failed: `current` is the payment as it is now, or None when there is none."""
-
-    def __init__(self, current: PaymentRecord | None) -> None:
-        super().__init__("transition rejected")
-        self.current = current
-
-
 @dataclass(frozen=True)
 class Move:
     """One conditional status change and what it records."""
@@ -32,6 +24,9 @@ class Move:
     claim: str | None = None  # a new claim (target processing)
     card: CardSummary | None = None
     decline_reason: str | None = None
+    # Names this change, so a retry of it that finds it made counts as made (platform_core.dynamo.Transition);
+    # None: a fresh one. The charger passes its claim: its own request's retries find their own writes.
+    token: str | None = None
 
     def sources(self) -> frozenset[PaymentStatus]:
         return sources(self.target, leaving_claim=self.claim_id is not None)
@@ -58,7 +53,7 @@ class PaymentsStore(Protocol):
     def add(self, record: PaymentRecord) -> bool: ...
 
     def move(self, user_id: str, order_id: str, change: Move) -> PaymentRecord:
-        """Conditional status change; raises PaymentRejectedError with the current record."""
+        """Conditional status change; raises TransitionRejectedError with the current record (or None)."""
         ...
 
 
@@ -108,9 +103,10 @@ class PaymentsRepository:
                 allowed_from=[s.value for s in change.sources()],
                 fields=change.fields(),
                 expected={"claimId": change.claim_id} if change.claim_id is not None else {},
+                **({"token": change.token} if change.token is not None else {}),
             )
             item = self.table.transition(user_id, order_id, transition)
         except TransitionRejectedError as rejected:
             current = rejected.current
-            raise PaymentRejectedError(to_record(current) if current else None) from rejected
+            raise TransitionRejectedError(to_record(current) if current else None) from rejected
         return to_record(item)

@@ -1,47 +1,69 @@
-"""Payment use cases as plain functions: the store and the card processor are passed in (PaymentsDeps).
+"""Payment use cases as plain functions: the store, the card processor, the clock, ids and sleep are passed in
+(PaymentsDeps).
 
 Paying claims the payment first (`pending -> processing`, a conditional write), then charges the
 card, then records the result (`processing -> paid/declined`, conditional on the same claim). Only
 the request that claimed may charge, so racing requests and a racing cancel never charge twice or
 void a charged card. A claim older than any function may run (its charger died) is settled by asking
 the processor for the claim's charge by its idempotency key: on the next pay, or by the cancel.
+
+Every write is safe to repeat: one whose answer was lost and that the SDK sends again finds itself made
+(platform_core.dynamo.Transition's token), and a pay request repeated with its Idempotency-Key carries the
+same claim, so it finds its own claim or its own result and carries on from there.
 """
 
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from payments.cards import brand_of
-from payments.domain import PaymentStatus
+from payments.domain import PaymentStatus, charge_outcome, claim_expired, settlement
 from payments.models import CardSummary, Payment, PaymentRecord
 from payments.processor import Card, CardProcessor, ChargeResult, charge_key, refund_key
-from payments.repository import Move, PaymentRejectedError, PaymentsStore
+from payments.repository import Move, PaymentsStore
 from platform_core.clock import utc_now_iso
+from platform_core.dynamo import TransitionRejectedError
 from platform_core.observability import count, logger
 
 # An order-cancelled event can race the payment's creation or a claim; this many rounds always settle it.
 _CANCEL_ROUNDS = 3
-# A claim this old has no live charger: longer than any function's Timeout (a test keeps it so).
-CLAIM_LEASE = timedelta(seconds=30)
 
 
+# The log lines make soak/chaos count, by their structured `step` field (loadtest.ledger reads the logs).
 CANCEL_MEETS_CHARGE = "order cancelled while its card is being charged"
 CANCEL_WAITS_FOR_CHARGE = "the card is still being charged: the order-cancelled message is retried"
+CLAIM_SETTLED = "settled a claim its charger left behind"
 CHARGE_WAIT_SECONDS = 0.8  # PaymentsDeps.charge_wait
 CHARGE_POLL_SECONDS = 0.05
+
+Clock = Callable[[], str]
+"""The time a change is stamped with (ISO 8601 UTC with milliseconds); tests pass a fixed one."""
+
+
+def new_claim() -> str:
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
 class PaymentsDeps:
-    """What the use cases that touch a card work with: the payments table, the card processor, and how long a
-    cancel waits here for a charge in flight before leaving it to SQS's redelivery (a charge takes a moment;
-    a batch of 10 such messages still ends well within the consumer's Timeout)."""
+    """What the use cases that touch a card work with: the payments table, the card processor, the clock, a
+    source of claim ids, and how long a cancel waits here for a charge in flight before leaving it to SQS's
+    redelivery (a charge takes a moment; a batch of 10 such messages still ends well within the consumer's
+    Timeout), with the sleep and monotonic clock it waits by."""
 
     store: PaymentsStore
     processor: CardProcessor
     charge_wait: float = CHARGE_WAIT_SECONDS
+    clock: Clock = utc_now_iso
+    claims: Callable[[], str] = new_claim
+    sleep: Callable[[float], None] = field(default=time.sleep)
+    monotonic: Callable[[], float] = field(default=time.monotonic)
+
+    def now(self) -> datetime:
+        return datetime.fromisoformat(self.clock())
 
 
 class PaymentNotFoundError(Exception):
@@ -79,39 +101,54 @@ def list_payments(
 
 
 def pay(deps: PaymentsDeps, *, user_id: str, order_id: str, card: Card, correlation_id: str) -> Payment:
-    """pending -> processing (the claim) -> paid or declined; any other status is a conflict."""
+    """pending -> processing (the claim) -> paid or declined; any other status is a conflict.
+
+    The claim is `deps.claims()`: a fresh one, or the one a request's Idempotency-Key reserved, so a repeat
+    of a request whose answer was lost finds its own claim, or its result, and carries on from there."""
     repo = deps.store
+    claim = deps.claims()
     record = repo.get(user_id, order_id, consistent=True)  # the amount to charge lives here
     if record is None:
         raise PaymentNotFoundError(order_id)
+    if record.claimId == claim:
+        if record.status == PaymentStatus.PROCESSING:
+            return _charge(deps, record, card, correlation_id)  # the processor answers a repeated key as before
+        if record.status in (PaymentStatus.PAID, PaymentStatus.DECLINED):
+            return _outcome(record)
     if record.status == PaymentStatus.PROCESSING:
         record, settled_here = settle_claim(deps, record, order_cancelled=False, correlation_id=correlation_id)
         if settled_here and record.status != PaymentStatus.PENDING:
             return _outcome(record)  # the earlier attempt's charge, as the processor recorded it
     if record.status != PaymentStatus.PENDING:
         raise PaymentConflictError(record.public())
-    claim = uuid.uuid4().hex
     try:
         summary = CardSummary(brand=brand_of(card.number), last4=card.last4)
-        claimed = repo.move(
-            user_id, order_id, Move(PaymentStatus.PROCESSING, utc_now_iso(), correlation_id, claim=claim, card=summary)
-        )
-    except PaymentRejectedError as rejected:
+        change = Move(PaymentStatus.PROCESSING, deps.clock(), correlation_id, claim=claim, card=summary, token=claim)
+        claimed = repo.move(user_id, order_id, change)
+    except TransitionRejectedError as rejected:
         raise _not_found_or_conflict(order_id, rejected.current) from None
-    result = deps.processor.charge(idempotency_key=charge_key(order_id), amount=claimed.bill, card=card)
-    return _record_charge(repo, claimed, result, correlation_id)
+    return _charge(deps, claimed, card, correlation_id)
 
 
-def _record_charge(repo: PaymentsStore, claimed: PaymentRecord, result: ChargeResult, correlation_id: str) -> Payment:
-    target = PaymentStatus.PAID if result.approved else PaymentStatus.DECLINED
+def _charge(deps: PaymentsDeps, claimed: PaymentRecord, card: Card, correlation_id: str) -> Payment:
+    result = deps.processor.charge(idempotency_key=charge_key(claimed.orderId), amount=claimed.bill, card=card)
+    return _record_charge(deps, claimed, result, correlation_id)
+
+
+def _record_charge(deps: PaymentsDeps, claimed: PaymentRecord, result: ChargeResult, correlation_id: str) -> Payment:
+    target = charge_outcome(result.approved)
+    claim = claimed.claimId or ""
     try:
         change = Move(
-            target, utc_now_iso(), correlation_id, claim_id=claimed.claimId, decline_reason=result.decline_reason
+            target, deps.clock(), correlation_id, claim_id=claim, decline_reason=result.decline_reason, token=claim
         )
-        done = repo.move(claimed.userId, claimed.orderId, change)
-    except PaymentRejectedError as rejected:
+        done = deps.store.move(claimed.userId, claimed.orderId, change)
+    except TransitionRejectedError as rejected:
+        current: PaymentRecord | None = rejected.current
+        if current is not None and current.status == target and current.claimId == claim:
+            return _outcome(current)  # settled to this very charge's result by someone who asked the processor
         # A cancel settled the claim first (refunded or declined): the charge is accounted for there.
-        raise _not_found_or_conflict(claimed.orderId, rejected.current) from None
+        raise _not_found_or_conflict(claimed.orderId, current) from None
     count("PaymentsPaid" if result.approved else "PaymentsDeclined")
     logger.info("payment processed", extra={"order_id": claimed.orderId, "status": done.status.value})
     return _outcome(done)
@@ -127,54 +164,47 @@ def _not_found_or_conflict(order_id: str, current: PaymentRecord | None) -> Exce
     return PaymentNotFoundError(order_id) if current is None else PaymentConflictError(current.public())
 
 
-def claim_expired(record: PaymentRecord, now: datetime | None = None) -> bool:
-    if record.claimedAt is None:
-        return True  # a claim without a time cannot be anybody's live one
-    claimed_at = datetime.fromisoformat(record.claimedAt)
-    if claimed_at.tzinfo is None:
-        claimed_at = claimed_at.replace(tzinfo=UTC)
-    return (now or datetime.now(UTC)) - claimed_at > CLAIM_LEASE
-
-
 def settle_claim(
     deps: PaymentsDeps, record: PaymentRecord, *, order_cancelled: bool, correlation_id: str
 ) -> tuple[PaymentRecord, bool]:
     """A processing payment: if its charger is gone, ask the processor what became of the claim's
-    charge and record it (cancelled: refunded / declined / voided; else paid / declined / pending
-    again). Returns the payment as it is now, and whether this call settled it."""
-    if not claim_expired(record):
+    charge and record it (payments.domain.settlement). Returns the payment as it is now, and whether
+    this call settled it."""
+    if not claim_expired(record.claimedAt, deps.now()):
         raise PaymentBeingChargedError(record.public())
     found = deps.processor.find_charge(idempotency_key=charge_key(record.orderId))
-    if found is None:
-        target = PaymentStatus.VOIDED if order_cancelled else PaymentStatus.PENDING
-    elif found.approved:
-        target = PaymentStatus.REFUNDED if order_cancelled else PaymentStatus.PAID
-    else:
-        target = PaymentStatus.DECLINED
+    target = settlement(
+        charged=found is not None, approved=found is not None and found.approved, order_cancelled=order_cancelled
+    )
     try:
         change = Move(
             target,
-            utc_now_iso(),
+            deps.clock(),
             correlation_id,
             claim_id=record.claimId or "",
             decline_reason=found.decline_reason if found else None,
         )
         settled = deps.store.move(record.userId, record.orderId, change)
-    except PaymentRejectedError as rejected:
+    except TransitionRejectedError as rejected:
         if rejected.current is None:
             raise PaymentNotFoundError(record.orderId) from None
         return rejected.current, False  # settled (or claimed again) meanwhile
     count("PaymentClaimsSettled")
     logger.warning(
-        "settled a claim its charger left behind",
-        extra={"order_id": record.orderId, "status": target.value, "charge_found": found is not None},
+        CLAIM_SETTLED,
+        extra={
+            "order_id": record.orderId,
+            "status": target.value,
+            "charge_found": found is not None,
+            "step": "claim_settled",
+        },
     )
     return settled, True
 
 
 def open_payment(repo: PaymentsStore, *, user_id: str, order_id: str, bill: Decimal, correlation_id: str) -> None:
     """payment-create-event: a pending payment for the order's bill; a repeat changes nothing."""
-    if repo.add(_new_record(user_id, order_id, bill, PaymentStatus.PENDING, correlation_id)):
+    if repo.add(_new_record((user_id, order_id), bill, PaymentStatus.PENDING, correlation_id, utc_now_iso())):
         count("PaymentsCreated")
         logger.info("payment created", extra={"order_id": order_id})
     else:
@@ -182,9 +212,9 @@ def open_payment(repo: PaymentsStore, *, user_id: str, order_id: str, bill: Deci
 
 
 def _new_record(
-    user_id: str, order_id: str, bill: Decimal, status: PaymentStatus, correlation_id: str
+    key: tuple[str, str], bill: Decimal, status: PaymentStatus, correlation_id: str, now: str
 ) -> PaymentRecord:
-    now = utc_now_iso()
+    user_id, order_id = key
     return PaymentRecord(
         orderId=order_id,
         userId=user_id,
@@ -205,7 +235,7 @@ def settle_cancelled_order(
     (so the late payment-create-event finds it and changes nothing). A payment being charged is waited
     for, `deps.charge_wait` seconds here (a charge takes a moment), then by failing the message so SQS
     redelivers it later (PaymentBeingChargedError); one whose charger died is settled."""
-    deadline = time.monotonic() + deps.charge_wait
+    deadline = deps.monotonic() + deps.charge_wait
     rounds, met_charge = 0, False
     while rounds < _CANCEL_ROUNDS:
         try:
@@ -215,11 +245,11 @@ def settle_cancelled_order(
         except PaymentBeingChargedError:
             if not met_charge:  # logged once per delivery (make soak counts these)
                 met_charge = True
-                logger.info(CANCEL_MEETS_CHARGE, extra={"order_id": order_id})
-            if time.monotonic() >= deadline:
-                logger.info(CANCEL_WAITS_FOR_CHARGE, extra={"order_id": order_id})
+                logger.info(CANCEL_MEETS_CHARGE, extra={"order_id": order_id, "step": "cancel_meets_charge"})
+            if deps.monotonic() >= deadline:
+                logger.info(CANCEL_WAITS_FOR_CHARGE, extra={"order_id": order_id, "step": "cancel_waits_for_charge"})
                 raise
-            time.sleep(CHARGE_POLL_SECONDS)
+            deps.sleep(CHARGE_POLL_SECONDS)
     raise RuntimeError(f"payment of order {order_id} kept changing while being cancelled")
 
 
@@ -227,14 +257,14 @@ def _cancel_round(deps: PaymentsDeps, *, user_id: str, order_id: str, bill: Deci
     """One look at the payment: True when the cancel is settled, False to look again."""
     repo = deps.store
     try:
-        repo.move(user_id, order_id, Move(PaymentStatus.VOIDED, utc_now_iso(), correlation_id))
+        repo.move(user_id, order_id, Move(PaymentStatus.VOIDED, deps.clock(), correlation_id))
         count("PaymentsVoided")
         logger.info("payment voided", extra={"order_id": order_id})
         return True
-    except PaymentRejectedError as rejected:
-        current = rejected.current
+    except TransitionRejectedError as rejected:
+        current: PaymentRecord | None = rejected.current
     if current is None:
-        if repo.add(_new_record(user_id, order_id, bill, PaymentStatus.VOIDED, correlation_id)):
+        if repo.add(_new_record((user_id, order_id), bill, PaymentStatus.VOIDED, correlation_id, deps.clock())):
             logger.info("payment voided before it was opened", extra={"order_id": order_id})
             return True
         return False  # it was created meanwhile: settle it as it is now
@@ -246,8 +276,8 @@ def _cancel_round(deps: PaymentsDeps, *, user_id: str, order_id: str, bill: Deci
         return False  # released or claimed again meanwhile: look again
     if current.status == PaymentStatus.PAID:
         try:
-            current = repo.move(user_id, order_id, Move(PaymentStatus.REFUNDED, utc_now_iso(), correlation_id))
-        except PaymentRejectedError:
+            current = repo.move(user_id, order_id, Move(PaymentStatus.REFUNDED, deps.clock(), correlation_id))
+        except TransitionRejectedError:
             return False
         count("PaymentsRefunded")
     if current.status == PaymentStatus.REFUNDED:

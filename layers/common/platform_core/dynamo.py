@@ -4,11 +4,17 @@ Every status change goes through `transition`: one UpdateItem whose condition is
 "the item exists and its status is one of the allowed sources". Races and duplicate
 messages are settled by DynamoDB, and a failed condition hands back the current item
 (ReturnValuesOnConditionCheckFailure) so callers never read before they write.
+
+Each change also writes its token. When the SDK retries a write whose answer was lost
+(a read timeout after DynamoDB applied it), the retry's condition fails against the
+write itself: the item handed back is at the target status with the same token, and
+that is the change made, not a refusal.
 """
 
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,15 +33,28 @@ def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
 
 
+# The attribute that names the last change made to an item (Transition.token).
+TOKEN_ATTRIBUTE = "transitionToken"  # noqa: S105 - an attribute name, not a secret
+
+
 @dataclass(frozen=True)
 class Transition:
     """A conditional status change: to `to_status` only from one of `allowed_from` (and only while each
-    `expected` attribute has that value), writing `fields` with it."""
+    `expected` attribute has that value), writing `fields` with it and removing the `remove` attributes.
+
+    `token` names this change; a caller whose own earlier attempt may have applied it (a retried request)
+    passes the same token again, anything else gets a fresh one."""
 
     to_status: str
     allowed_from: Collection[str]
     fields: Mapping[str, Any] = field(default_factory=dict)
     expected: Mapping[str, Any] = field(default_factory=dict)
+    remove: Collection[str] = ()
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def made_by_me(self, item: Mapping[str, Any]) -> bool:
+        """The item is what this very change left (its condition failed against itself)."""
+        return item.get("status") == self.to_status and item.get(TOKEN_ATTRIBUTE) == self.token
 
 
 class TransitionRejectedError(Exception):
@@ -107,12 +126,18 @@ class Table:
         if not sources:
             raise ValueError(f"no status may move to {change.to_status}")
         values: dict[str, Any] = {":to": change.to_status, **{f":from{i}": s for i, s in enumerate(sources)}}
-        names = {"#status": "status"}
-        assignments = ["#status = :to"]
+        names = {"#status": "status", "#token": TOKEN_ATTRIBUTE}
+        values[":token"] = change.token
+        assignments = ["#status = :to", "#token = :token"]
         for i, (name, value) in enumerate(change.fields.items()):
             names[f"#f{i}"] = name
             values[f":f{i}"] = value
             assignments.append(f"#f{i} = :f{i}")
+        removals = []
+        for i, name in enumerate(sorted(change.remove)):
+            names[f"#r{i}"] = name
+            removals.append(f"#r{i}")
+        update = "SET " + ", ".join(assignments) + (" REMOVE " + ", ".join(removals) if removals else "")
         sources_list = ", ".join(f":from{i}" for i in range(len(sources)))
         condition = f"attribute_exists(userId) AND #status IN ({sources_list})"
         for i, (name, value) in enumerate(change.expected.items()):
@@ -123,7 +148,7 @@ class Table:
             response = self.client.update_item(
                 TableName=self.name,
                 Key=self.key(user_id, item_id),
-                UpdateExpression="SET " + ", ".join(assignments),
+                UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=serialize(values),
@@ -131,8 +156,11 @@ class Table:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self.client.exceptions.ConditionalCheckFailedException as exc:
-            old = getattr(exc, "response", {}).get("Item")
-            raise TransitionRejectedError(deserialize(old) if old else None) from exc
+            old_item = getattr(exc, "response", {}).get("Item")
+            old = deserialize(old_item) if old_item else None
+            if old is not None and change.made_by_me(old):
+                return old
+            raise TransitionRejectedError(old) from exc
         return deserialize(response["Attributes"])
 
 
