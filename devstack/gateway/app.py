@@ -61,25 +61,34 @@ _AWS_DEFAULTS: dict[str, tuple[int, str]] = {
 }
 
 
+MAX_THREADS = 64  # requests in flight at once (each waits in a thread for its function)
+
+
 class Gateway:
-    """ASGI app. ``invoke(logical_id, event) -> InvokeResult``; ``record(fn, trigger, ms, outcome, corr)``."""
+    """ASGI app. ``invoke(logical_id, event) -> InvokeResult``; ``record(fn, trigger, ms, outcome, corr)``.
+
+    ``clock`` (seconds since the epoch) is the gateway's: the request time it gives the functions and the age
+    of its authorizer cache entries. Tests move it to reach the moment a cached token has expired.
+    """
 
     def __init__(
         self,
         api: ApiModel,
         invoke: Callable[[str, Any], InvokeResult],
         record: Callable[[str, str, float, str, str], None],
-        max_threads: int = 64,
+        *,
         translate_authorization: Callable[[str], str] = lambda header: header,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.api = api
+        self.clock = clock
         self.stage = api.stage_name
         self.invoke = invoke
         self.record = record
         # Applied to the identity header before the authorizer sees it (the local stack: the fixed demo token).
         self.translate_authorization = translate_authorization
         self.routes = sorted((_compile(r) for r in api.routes), key=lambda c: c.specificity, reverse=True)
-        self.executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="gateway")
+        self.executor = ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="gateway")
         self._auth_cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._auth_lock = threading.Lock()
 
@@ -202,7 +211,7 @@ class Gateway:
         )
         qs, mqs = _multi(parse_qsl(request.url.query, keep_blank_values=True))
         body, is_b64 = event_body(body_bytes)
-        now = time.time()
+        now = self.clock()
         client = request.client
         return {
             "resource": route.path,
@@ -284,12 +293,12 @@ class Gateway:
             return None
         with self._auth_lock:
             hit = self._auth_cache.get((function, token))
-        return hit[1] if hit and hit[0] > time.monotonic() else None
+        return hit[1] if hit and hit[0] > self.clock() else None
 
     def authorize(self, function: str, token: str, method_arn: str, ttl: int) -> dict[str, Any] | str:
         """Returns the requestContext.authorizer dict, or a gateway response type on failure."""
         key = (function, token)
-        now = time.monotonic()
+        now = self.clock()
         cached = self._cached_policy(function, token, ttl)
         if cached is None:
             event = {"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}

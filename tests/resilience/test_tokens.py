@@ -158,3 +158,26 @@ def test_one_user_never_reaches_anothers_order(stack: LocalStack):
     assert alice.order(created).json()["data"]["status"] == "created"
     assert alice.payment(created).json()["data"]["status"] == "pending"
     assert alice.order(paid).json()["data"]["status"] == "delivered"
+
+
+def test_a_token_that_expires_while_its_allow_is_cached_is_refused(stack: LocalStack):
+    """AuthorizerCacheTtlSeconds is 300 here: the gateway's clock moves past the token's exp, not the cache's."""
+    token = stack.token("expiring", ttl=60)
+
+    def authorizer_runs() -> int:
+        return sum(i.trigger == "authorizer" for i in stack.invocations)
+
+    assert _call(stack, "GET", "/orders", None, f"Bearer {token}").status_code == 200
+    runs = authorizer_runs()
+    assert stack.gateway is not None
+    real_clock = stack.gateway.clock
+    stack.gateway.clock = lambda: real_clock() + 120
+    try:
+        for method, body in [("GET", None), ("POST", {"bill": "not a number"}), ("POST", {"bill": 5})]:
+            refused = _call(stack, method, "/orders", body, f"Bearer {token}")
+            _assert_401(refused)
+            assert refused.json()["detail"] == "A valid bearer token is required."
+    finally:
+        stack.gateway.clock = real_clock
+    assert authorizer_runs() == runs  # every refusal came from behind the cached Allow
+    assert Api(stack.base_url, token).request("GET", "/orders").json()["data"] == []  # nothing was created

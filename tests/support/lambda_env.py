@@ -9,6 +9,7 @@ import copy
 import importlib
 import json
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,9 +52,11 @@ class LambdaContext:
 @dataclass(frozen=True)
 class ApiRequest:
     """What a test sends through API Gateway: as whom (None: no authorizer context), to which path parameters,
-    with which body (JSON, or `raw_body` as written), headers and query; None leaves the sample's own."""
+    with which body (JSON, or `raw_body` as written), headers and query; None leaves the sample's own.
+    `expires_at`: the authorizer context's expiresAt, the token's exp (None: a context without it)."""
 
     user: str | None = "alice"
+    expires_at: float | None = field(default_factory=lambda: time.time() + 3600)
     path_params: dict[str, str] | None = None
     body: Any = None
     raw_body: str | None = None
@@ -84,6 +87,8 @@ def api_event(sample: str, request: ApiRequest | None = None) -> dict[str, Any]:
         event["requestContext"].pop("authorizer", None)
     else:
         event["requestContext"]["authorizer"] = {"principalId": r.user, "userId": r.user}
+        if r.expires_at is not None:  # as API Gateway passes the authorizer's context on: a string
+            event["requestContext"]["authorizer"]["expiresAt"] = str(int(r.expires_at))
     event["requestContext"]["requestId"] = str(uuid.uuid4())
     return event
 

@@ -104,13 +104,15 @@ def assert_refused(app: ModuleType, authorization: Any) -> None:
 
 def assert_allowed(app: ModuleType, authorization: Any, user: str = "alice") -> dict[str, Any]:
     answer: dict[str, Any] = app.handler(token_event(authorization), CONTEXT)
+    # The token's exp rides along: API Gateway's cache outlives it, so the functions check it themselves.
+    exp = jwt.decode(authorization.split()[-1], options={"verify_signature": False})["exp"]
     assert answer == {
         "principalId": user,
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": [API_WIDE]}],
         },
-        "context": {"userId": user},
+        "context": {"userId": user, "expiresAt": int(exp)},
     }
     return answer
 
@@ -223,7 +225,13 @@ def test_sample_event_with_a_real_token(app: ModuleType) -> None:
     assert event["methodArn"] == METHOD_ARN
     assert_refused(app, event["authorizationToken"])  # the placeholder is not a token
     event["authorizationToken"] = f"Bearer {hs256()}"
-    assert app.handler(event, CONTEXT)["context"] == {"userId": "alice"}
+    assert app.handler(event, CONTEXT)["context"]["userId"] == "alice"
+
+
+def test_the_tokens_expiry_is_in_the_context_in_whole_seconds_rounded_down(app: ModuleType) -> None:
+    exp = time.time() + 600.75
+    context = app.handler(token_event(f"Bearer {hs256(exp=exp)}"), CONTEXT)["context"]
+    assert context == {"userId": "alice", "expiresAt": int(exp)}
 
 
 # ----------------------------------------------------------------------------- HS256: refused

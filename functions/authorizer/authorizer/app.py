@@ -1,13 +1,15 @@
 """API Gateway TOKEN authorizer.
 
 Answers an Allow policy for the whole API with ``context.userId`` set to the
-token's ``sub``, or raises ``Exception("Unauthorized")``, which API Gateway turns
-into a 401. Configuration is read and checked at import (see ``config.py``). The
-HS256 key is read from Secrets Manager through Powertools' parameters utility and
-cached for ``SECRET_MAX_AGE_SECONDS``; a token whose signature fails may refetch it
-early, once per ``REFETCH_COOLDOWN_SECONDS``. So after the secret is rotated
-(``put-secret-value``), new-key tokens are accepted and old-key tokens refused within
-60 seconds, and a flood of forged tokens costs at most one read per cooldown.
+token's ``sub`` and ``context.expiresAt`` to its ``exp`` (API Gateway caches the
+answer per token, past that expiry: the functions refuse an expired caller), or
+raises ``Exception("Unauthorized")``, which API Gateway turns into a 401.
+Configuration is read and checked at import (see ``config.py``). The HS256 key is
+read from Secrets Manager through Powertools' parameters utility and cached for
+``SECRET_MAX_AGE_SECONDS``; a token whose signature fails may refetch it early, once
+per ``REFETCH_COOLDOWN_SECONDS``. So after the secret is rotated
+(``put-secret-value``), new-key tokens are accepted and old-key tokens refused within 60 seconds,
+and a flood of forged tokens costs at most one read per cooldown.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ else:
     _jwks_client = verifier.make_jwks_client(CONFIG.jwks_url or "")
 
 
-def _verify_hs256(token: str, key: SigningKey) -> str:
+def _verify_hs256(token: str, key: SigningKey) -> verifier.Caller:
     held = key.current()
     try:
         return verifier.verify_hs256(token, held, issuer=CONFIG.issuer, audience=CONFIG.audience)
@@ -89,7 +91,7 @@ def _verify_hs256(token: str, key: SigningKey) -> str:
         return verifier.verify_hs256(token, fresh, issuer=CONFIG.issuer, audience=CONFIG.audience)
 
 
-def _user_id(authorization: object) -> str:
+def _caller(authorization: object) -> verifier.Caller:
     token = verifier.extract_token(authorization)
     verifier.check_shape(token)  # garbage is refused before any secret or key is fetched
     if signing_key is not None:
@@ -104,7 +106,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(function_request_id=getattr(context, "aws_request_id", None))
     # The token is never logged: only the reason of a refusal, or the user id.
     try:
-        user_id = _user_id(event.get("authorizationToken"))
+        caller = _caller(event.get("authorizationToken"))
     except verifier.UnusableKeySet as exc:
         logger.error("Token refused", extra={"reason": exc.reason})  # refused, and an operator must look
         raise Exception("Unauthorized") from None
@@ -116,9 +118,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.exception("Signing keys unavailable")
         raise
     try:
-        answer = allow_policy(user_id, event.get("methodArn", ""))
+        answer = allow_policy(caller.user_id, caller.expires_at, event.get("methodArn", ""))
     except ValueError as exc:
         logger.error("Token refused", extra={"reason": str(exc)})
         raise Exception("Unauthorized") from None
-    logger.info("Token accepted", extra={"user_id": user_id})
+    logger.info("Token accepted", extra={"user_id": caller.user_id})
     return answer

@@ -1,4 +1,4 @@
-"""Pure token logic: read the Authorization header, verify the JWT, return the user id.
+"""Pure token logic: read the Authorization header, verify the JWT, return who is calling until when.
 
 No AWS, no logging, no environment: everything comes in as arguments, and every
 refusal is a :class:`TokenRejected` carrying a short reason that is safe to log
@@ -7,6 +7,7 @@ refusal is a :class:`TokenRejected` carrying a short reason that is safe to log
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import unicodedata
@@ -64,6 +65,14 @@ class KeySourceError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """A verified token's user (``sub``) and its expiry (``exp``, whole seconds since the epoch, rounded down)."""
+
+    user_id: str
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Expected:
     """What a token must say besides its signature: its issuer and audience (each checked when set) and, for
     Cognito access tokens (which carry no ``aud``), the app clients it may come from."""
@@ -101,8 +110,8 @@ def check_shape(token: str) -> None:
         raise TokenRejected("malformed token")
 
 
-def verify_hs256(token: str, key: bytes, *, issuer: str | None, audience: str | None) -> str:
-    """Verify an HS256 token against ``key`` and return its ``sub``."""
+def verify_hs256(token: str, key: bytes, *, issuer: str | None, audience: str | None) -> Caller:
+    """Verify an HS256 token against ``key`` and return its caller."""
     check_shape(token)
     return _decode(token, key, "HS256", _Expected(issuer, audience))
 
@@ -129,8 +138,8 @@ def verify_rs256(
     issuer: str | None,
     audience: str | None,
     client_ids: Collection[str] = (),
-) -> str:
-    """Verify an RS256 token against the key of its ``kid`` in the JWKS and return its ``sub``.
+) -> Caller:
+    """Verify an RS256 token against the key of its ``kid`` in the JWKS and return its caller.
 
     With ``client_ids`` (Cognito access tokens carry no ``aud``), the token must be an access token
     (``token_use``) of one of those app clients (``client_id``).
@@ -161,7 +170,7 @@ def verify_rs256(
     return _decode(token, signing_key.key, "RS256", _Expected(issuer, audience, client_ids))
 
 
-def _decode(token: str, key: Any, algorithm: str, expected: _Expected) -> str:
+def _decode(token: str, key: Any, algorithm: str, expected: _Expected) -> Caller:
     required = ["exp", "sub"]
     if expected.issuer is not None:
         required.append("iss")
@@ -192,7 +201,7 @@ def _decode(token: str, key: Any, algorithm: str, expected: _Expected) -> str:
         raise TokenRejected("expired")
     if expected.client_ids:
         _check_access_token_client(claims, expected.client_ids)
-    return _check_sub(claims.get("sub"))
+    return Caller(_check_sub(claims.get("sub")), math.floor(claims["exp"]))
 
 
 # PyJWT's refusals, most specific first (a bad signature and a missing claim are told apart above).

@@ -2,7 +2,9 @@
 
 import binascii
 import json
+import math
 import re
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
@@ -64,13 +66,53 @@ def _unreadable_body(detail: str) -> RequestValidationError:
     return RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": detail, "input": {}}])
 
 
-class JsonBodyValidation(OpenAPIRequestValidationMiddleware):
-    """Powertools' request validation, for an API whose bodies are JSON only.
+UNAUTHORIZED = "A valid bearer token is required."
+"""The authorizer's own 401 detail (template.yaml's UNAUTHORIZED gateway response): one answer for a bad token."""
 
-    Any other content type is a 415 before a parser sees it (Powertools would parse forms and multipart
-    itself, and raise plain ValueErrors about them), and the JSON parser's own failures on a hostile body
-    are 400 here, where they happen: no global handler guesses from an error's type or message.
+
+def unauthorized() -> ProblemError:
+    return ProblemError(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+
+
+def refuse_expired_caller(app: APIGatewayRestResolver, clock: Callable[[], float]) -> None:
+    """401 for a token that has expired since the authorizer allowed it.
+
+    API Gateway answers from its authorizer cache (AuthorizerCacheTtlSeconds) whatever the token's ``exp``;
+    the authorizer puts that ``exp`` in its context as ``expiresAt``. The request is as late as the later of
+    the gateway's request time and our clock. A context without ``expiresAt`` (an Allow cached by an older
+    authorizer) is let through: it ages out of the cache within the TTL.
     """
+    authorizer = app.current_event.request_context.authorizer
+    expires_at = authorizer.get("expiresAt") if authorizer else None
+    if expires_at is None:
+        return
+    try:
+        deadline = float(expires_at)  # a REST API hands context values over as strings
+    except (TypeError, ValueError):
+        raise unauthorized() from None
+    received_ms = app.current_event.request_context.get("requestTimeEpoch")
+    received = received_ms / 1000 if isinstance(received_ms, int | float) else 0.0
+    if not math.isfinite(deadline) or max(received, clock()) >= deadline:
+        raise unauthorized()
+
+
+class JsonBodyValidation(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, for an API whose bodies are JSON only, after the caller's expiry.
+
+    A caller whose token has expired is refused first (refuse_expired_caller), before its request is
+    validated, as the authorizer would have refused it. Any other content type is a 415 before a parser
+    sees it (Powertools would parse forms and multipart itself, and raise plain ValueErrors about them),
+    and the JSON parser's own failures on a hostile body are 400 here, where they happen: no global
+    handler guesses from an error's type or message.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def handler(self, app: Any, next_middleware: NextMiddleware) -> Response:
+        refuse_expired_caller(app, self.clock)
+        return super().handler(app, next_middleware)
 
     def _get_body(self, app: Any) -> dict[str, Any]:
         content_type = app.current_event.headers.get("content-type", "").strip()
@@ -87,10 +129,11 @@ class JsonBodyValidation(OpenAPIRequestValidationMiddleware):
             raise _unreadable_body("not UTF-8") from None
 
 
-def make_resolver(logger: Logger) -> APIGatewayRestResolver:
+def make_resolver(logger: Logger, clock: Callable[[], float] = time.time) -> APIGatewayRestResolver:
+    """``clock``: seconds since the epoch, against which a caller's token expiry is checked."""
     app = APIGatewayRestResolver(enable_validation=True, serializer=_dumps, json_body_deserializer=parse_json_body)
     # Replaces the resolver's own request validation (it runs first, before any middleware of ours).
-    app._request_validation_middleware = JsonBodyValidation()
+    app._request_validation_middleware = JsonBodyValidation(clock)
 
     def current_correlation_id() -> str:
         supplied = app.current_event.headers.get(CORRELATION_HEADER) or ""
@@ -201,7 +244,7 @@ def caller_id(app: APIGatewayRestResolver) -> str:
     authorizer = app.current_event.request_context.authorizer
     user_id = authorizer.get("userId") or authorizer.principal_id if authorizer else None
     if not user_id:
-        raise ProblemError(401, "A valid bearer token is required.")
+        raise unauthorized()
     return str(user_id)
 
 
