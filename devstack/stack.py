@@ -27,7 +27,7 @@ from devstack.lambdas.pool import FunctionPool, InvokeResult, worker_env
 from devstack.lambdas.process import FunctionLogs
 from devstack.lambdas.watcher import watch_code
 from devstack.resources import create_resources, create_state_machines, redrive_messages
-from devstack.template import ApiModel, StackModel, load_stack_model
+from devstack.template import REGION, ApiModel, StackModel, load_stack_model
 from devstack.template.builders.base import group_by_feature
 from devstack.tokens import jwt_secret, mint_token, translate_legacy_authorization
 
@@ -385,6 +385,7 @@ class LocalStack:
         data: dict[str, Any] = {
             "pid": os.getpid(),
             "aws_endpoint": self.aws_endpoint,
+            "region": REGION,
             "base_url": self.base_url,
             "template": str(self.template_path),
             "queues": {q.logical_id: q.url for q in self.model.queues.values()},

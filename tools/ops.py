@@ -36,6 +36,7 @@ REPLAY_ATTRIBUTE = "republishRequestedAt"  # platform_core.outbox.REPLAY_ATTRIBU
 FAILURE_QUEUE = "OutboxFailureQueue"
 EVENT_DLQ = "EventDeliveryDLQ"
 MARGIN = dt.timedelta(minutes=1)
+LOCAL_REGION = "us-east-1"  # devstack.template.REGION, for an endpoint file written before it named its region
 
 
 @dataclass
@@ -44,13 +45,18 @@ class Target:
 
     endpoint: str | None
     queues: dict[str, str]  # logical id -> queue URL
+    # Passed to every client: the local stack's region and moto's dummy credentials; nothing for a deployed
+    # stack, whose region and credentials are the operator's (AWS_PROFILE, AWS_REGION, ...).
+    client_options: dict[str, str] = field(default_factory=dict)
     clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
             import boto3
 
-            self.clients[service] = boto3.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
+            self.clients[service] = boto3.client(  # type: ignore[call-overload]
+                service, endpoint_url=self.endpoint, **self.client_options
+            )
         return self.clients[service]
 
     @classmethod
@@ -58,7 +64,12 @@ class Target:
         if not endpoint_file.exists():
             raise SystemExit(f"no running local stack ({endpoint_file} not found): start it with `make run`")
         info = json.loads(endpoint_file.read_text())
-        return cls(endpoint=info["aws_endpoint"], queues=dict(info["queues"]))
+        local_aws = {
+            "region_name": info.get("region", LOCAL_REGION),
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",  # moto's: the local stack checks no signature
+        }
+        return cls(endpoint=info["aws_endpoint"], queues=dict(info["queues"]), client_options=local_aws)
 
     @classmethod
     def stack(cls, name: str) -> Target:
