@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from devstack.stack import LocalStack
 
 
+class StartupInterruptedError(Exception):
+    """A stop signal arrived while the stack was still starting."""
+
+
 def _overrides(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -59,18 +63,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         ),
     )
     stop = threading.Event()
+    starting = True
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal starting
         stop.set()
+        if starting:  # SIGINT or SIGTERM before ready: give up the start-up (LocalStack.start stops what it began)
+            starting = False
+            raise StartupInterruptedError(signal.Signals(signum).name)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
         stack.start()
+        starting = False
         for line in startup_lines(stack, verbose=args.verbose):
             print(line, flush=True)
         stop.wait()
+    except StartupInterruptedError as exc:
+        print(f"{exc} before the stack was ready", flush=True)
     finally:
+        starting = False
         print("stopping...", flush=True)
         stack.stop()
     return 0

@@ -257,8 +257,9 @@ class LocalStack:
         self._stop.set()
         if self._server is not None:
             self._server.should_exit = True
-        for pool in self.pools.values():
-            pool.stop()
+        if self.pools:  # every worker gets its grace period at the same time, not one pool after another
+            with ThreadPoolExecutor(max_workers=len(self.pools)) as ex:
+                list(ex.map(FunctionPool.stop, self.pools.values()))
         for t in [*self._threads, *self.sqs_pollers, *self.stream_pollers]:
             t.join(timeout=5)
         if self.docker is not None:
