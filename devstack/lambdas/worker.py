@@ -43,6 +43,11 @@ def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
     }
 
 
+def _is_refusal(exc: BaseException) -> bool:
+    """A TOKEN authorizer's "no": API Gateway's protocol is to raise exactly Exception("Unauthorized") (a 401)."""
+    return type(exc) is Exception and exc.args == ("Unauthorized",)
+
+
 def _send(out: TextIO, msg: dict[str, Any]) -> None:
     out.write(json.dumps(msg) + "\n")
     out.flush()
@@ -79,11 +84,12 @@ def main() -> None:
         try:
             result = handler(req.get("event"), ctx)
         except Exception as exc:
-            print(
-                json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": rid}),
-                file=sys.stderr,
-            )
-            traceback.print_exc()
+            if not _is_refusal(exc):  # a refused token is an answer, logged by the authorizer itself
+                print(
+                    json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": rid}),
+                    file=sys.stderr,
+                )
+                traceback.print_exc()
             _send(proto, {"id": rid, "ok": False, "error": _error(exc)})
             continue
         try:
