@@ -12,26 +12,44 @@ export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
 PORT ?= 3000
-USER ?= alice
+# The token's user (its `sub`). Not USER: every shell sets USER, so `USER ?= alice` would sign for root.
+# `make token USER=alice` on the command line still works (the contract's spelling).
+SUB ?= $(if $(filter command line,$(origin USER)),$(USER),alice)
 QUEUE ?=
 
 .PHONY: help venv asl-validator replay redrive-events run run-docker invoke test-docker token test lint typecheck template-check build lock unit integration e2e openapi events bench soak chaos redrive clean
 
 help:
-	@echo "make run      start the whole system locally (PORT, JWT_SECRET, DELIVERY_DELAY_SECONDS)"
-	@echo "make run-docker  the same, every function in the Lambda runtime in Docker (SAM CLI)"
-	@echo "make invoke FN=CreateOrderFunction EVENT=events/create-order.json  (sam local invoke; run-docker running)"
-	@echo "make token    print a bearer token: make token USER=alice"
-	@echo "make test     lint, type-check, template checks, sam build and every test"
-	@echo "make bench    measure cold start, latency, throughput, event chain and cost"
-	@echo "make soak     drive N orders (default 2000) through the local stack"
-	@echo "make chaos    the soak under faults (5% of AWS calls, 1% of invocations killed), then every invariant"
-	@echo "make redrive  move DLQ messages back: make redrive QUEUE=OrdersInboxDLQ"
-	@echo "make redrive-events  move EventDeliveryDLQ (SNS could not deliver) to the inboxes"
-	@echo "make replay   republish the events the stream publishers gave up on (OutboxFailureQueue)"
-	@echo "make openapi  regenerate openapi.json from the code"
-	@echo "make events   regenerate asyncapi.json (the event catalogue) from the event models"
-	@echo "make lock     regenerate the hash-locked requirements from the requirements.in files"
+	@echo "Start and try it"
+	@echo "  make run           start the whole system locally (PORT, JWT_SECRET, DELIVERY_DELAY_SECONDS)"
+	@echo "  make run-docker    the same, every function in the Lambda runtime in Docker (SAM CLI)"
+	@echo "  make token         print a bearer token for alice; make token SUB=bob for another user"
+	@echo "  make invoke        sam local invoke: make invoke FN=CreateOrderFunction EVENT=events/create-order.json"
+	@echo "Test"
+	@echo "  make test          lint, type-check, template checks, sam build and every suite (the CI)"
+	@echo "  make lint          ruff check and ruff format --check"
+	@echo "  make typecheck     mypy"
+	@echo "  make template-check  cfn-lint with the Serverless Rules, sam validate --lint"
+	@echo "  make unit          tests/unit"
+	@echo "  make integration   tests/integration: the whole system in one process"
+	@echo "  make e2e           tests/e2e: plain HTTP against a local stack (or API_URL)"
+	@echo "  make test-docker   tests/docker: every function in the Lambda runtime (installs Docker if needed)"
+	@echo "Measure and stress"
+	@echo "  make bench         measure cold start, latency, throughput, event chain and cost"
+	@echo "  make soak          drive N orders (default 2000) through the local stack"
+	@echo "  make chaos         the soak under faults, then every invariant (CHAOS_ARGS)"
+	@echo "Operate (against the running make run; on AWS: python -m tools.ops --stack NAME)"
+	@echo "  make redrive       move DLQ messages back: make redrive QUEUE=OrdersInboxDLQ"
+	@echo "  make redrive-events  move EventDeliveryDLQ (SNS could not deliver) to the inboxes"
+	@echo "  make replay        republish the events the stream publishers gave up on (OutboxFailureQueue)"
+	@echo "Build and generate"
+	@echo "  make build         sam build (every function and the layer, bytecode shipped)"
+	@echo "  make openapi       regenerate openapi.json from the code"
+	@echo "  make events        regenerate asyncapi.json (the event catalogue) from the event models"
+	@echo "  make lock          regenerate the hash-locked requirements from the requirements.in files"
+	@echo "  make venv          install .venv from the hash-locked requirements"
+	@echo "  make asl-validator install the pinned npm validator of the state machine (tools/asl)"
+	@echo "  make clean         remove build output and caches (.aws-sam, .devstack, tool caches)"
 
 # Install output goes to stderr, so `make token` prints exactly one line on stdout even on a fresh clone.
 # Only from the hash-locked requirements (`make lock`): a hash-pinned uv (requirements-uv.txt, the version
@@ -63,7 +81,7 @@ invoke: venv
 	@$(PY) -m devstack invoke --function $(FN) --event $(EVENT)
 
 token: venv
-	@$(PY) -m devstack token --user $(USER)
+	@$(PY) -m devstack token --user $(SUB)
 
 lint: venv
 	$(VENV)/bin/ruff check .
