@@ -115,7 +115,7 @@ lock: venv
 # Each suite runs in its own process: moto's state is global to a process, and the local
 # stack, the unit tests' moto server and the resilience stack must not share it.
 # tests/docker: the whole system in the Lambda runtime in Docker (make test-docker; installs Docker if needed).
-PYTEST_SUITES := unit devstack integration e2e resilience chaos docker
+PYTEST_SUITES := unit moto devstack integration e2e resilience chaos docker
 
 test: lint typecheck template-check build
 	@set -e; for suite in $(PYTEST_SUITES); do \

@@ -94,7 +94,7 @@ def startup_lines(stack: LocalStack, verbose: bool = False) -> list[str]:
     lines = [
         f"ready: {stack.base_url}",
         f"  docs:   {stack.base_url}/docs",
-        "  token:  make token USER=alice   (then: Authorization: Bearer <token>)",
+        "  token:  make token   (alice; make token SUB=bob for another user; then: Authorization: Bearer <token>)",
         f"  logs:   {_shown(stack.logs_dir)}/<LogicalId>.log",
         f"  AWS:    {stack.aws_endpoint}   (moto; AWS_ENDPOINT_URL for the aws CLI and boto3)",
         f"  {stack.summary()}, started in {stack.startup_seconds:.1f}s",
