@@ -181,3 +181,12 @@ def test_a_token_that_expires_while_its_allow_is_cached_is_refused(stack: LocalS
         stack.gateway.clock = real_clock
     assert authorizer_runs() == runs  # every refusal came from behind the cached Allow
     assert Api(stack.base_url, token).request("GET", "/orders").json()["data"] == []  # nothing was created
+
+
+def test_the_local_stack_checks_no_issuer_so_a_token_of_sub_and_exp_works(stack: LocalStack):
+    """Deploys must name JwtIssuer (template Rules); the local stack leaves it empty, as docs/deploy.md says."""
+    assert stack.model.functions["AuthorizerFunction"].env["JWT_ISSUER"] == ""
+    bare = jwt.encode({"sub": "bare-claims", "exp": int(time.time()) + 600}, stack.jwt_secret, algorithm="HS256")
+    assert _call(stack, "GET", "/orders", None, f"Bearer {bare}").status_code == 200
+    issued = jwt.encode({"sub": "bare-claims", "exp": int(time.time()) + 600, "iss": "anyone"}, stack.jwt_secret)
+    assert _call(stack, "GET", "/orders", None, f"Bearer {issued}").status_code == 200

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.sam_template import ROOT, sam_template, transformed_template
-from tests.unit.test_template_deploy import refusals
+from tests.unit.test_template_deploy import ISSUER, refusals
 
 WRITE = {"ThrottlingRateLimit": "ApiWriteThrottleRateLimit", "ThrottlingBurstLimit": "ApiWriteThrottleBurstLimit"}
 READ = {"ThrottlingRateLimit": "ApiReadThrottleRateLimit", "ThrottlingBurstLimit": "ApiReadThrottleBurstLimit"}
@@ -90,8 +90,8 @@ def test_samconfig_sizes_the_throttles_of_each_environment(cfn):
     for name in THROTTLE_PARAMETERS:
         assert name in dev and name in prod, f"samconfig.toml leaves {name} to its default"
         assert int(prod[name]) > int(dev[name]), name
-    assert refusals(cfn, **{k: v for k, v in dev.items() if k in THROTTLE_PARAMETERS}) == []
-    assert refusals(cfn, **{k: v for k, v in prod.items() if k in THROTTLE_PARAMETERS}) == []
+    assert refusals(cfn, **ISSUER, **{k: v for k, v in dev.items() if k in THROTTLE_PARAMETERS}) == []
+    assert refusals(cfn, **ISSUER, **{k: v for k, v in prod.items() if k in THROTTLE_PARAMETERS}) == []
     for env in (dev, prod):  # an order is one POST /orders and one pay: writes never outnumber reads' allowance
         assert int(env["ApiReadThrottleRateLimit"]) >= int(env["ApiWriteThrottleRateLimit"])
 

@@ -16,6 +16,8 @@ import pytest
 from tests.support.sam_template import ROOT, transformed_template
 
 HTTPS_JWKS = "https://issuer.example/.well-known/jwks.json"
+# What every deploy must name (the TokensNeedAnIssuer rule), as samconfig.toml's environments do.
+ISSUER = {"JwtIssuer": "order-platform-test"}
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +78,21 @@ def refusals(template: dict[str, Any], **overrides: str) -> list[str]:
     return problems
 
 
-def test_the_defaults_deploy(cfn):
-    assert refusals(cfn) == []
+def test_the_defaults_deploy_once_they_name_the_issuer(cfn):
+    problems = refusals(cfn)
+    assert problems and all("JwtIssuer" in p for p in problems), problems
+    assert refusals(cfn, **ISSUER) == []
+
+
+@pytest.mark.parametrize("mode", ["hs256", "jwks"])
+def test_no_deploy_leaves_the_issuer_unchecked(cfn, mode):
+    """The authorizer checks iss only when JwtIssuer is set: CloudFormation refuses a deploy without it."""
+    jwks = {"JwksUrl": HTTPS_JWKS, "JwtAudience": "client-id"} if mode == "jwks" else {}
+    problems = refusals(cfn, AuthMode=mode, **jwks)
+    assert problems and all("JwtIssuer" in p for p in problems), problems
+    assert refusals(cfn, AuthMode=mode, **jwks, **ISSUER) == []
+    for env in ("default", "prod"):
+        assert _overrides(env).get("JwtIssuer"), f"samconfig.toml [{env}] leaves JwtIssuer empty"
 
 
 @pytest.mark.parametrize(
@@ -105,11 +120,11 @@ def test_a_complete_jwks_configuration_deploys(cfn):
 
 
 def test_prod_requires_an_alarm_email(cfn):
-    problems = refusals(cfn, EnvironmentName="prod")
+    problems = refusals(cfn, EnvironmentName="prod", **ISSUER)
     assert problems and all("AlarmEmail" in p for p in problems), problems
-    assert refusals(cfn, EnvironmentName="prod", AlarmEmail="oncall@example.com") == []
-    assert refusals(cfn, AlarmEmail="not an address")
-    assert refusals(cfn, EnvironmentName="dev") == []
+    assert refusals(cfn, EnvironmentName="prod", AlarmEmail="oncall@example.com", **ISSUER) == []
+    assert refusals(cfn, AlarmEmail="not an address", **ISSUER)
+    assert refusals(cfn, EnvironmentName="dev", **ISSUER) == []
 
 
 def _consumer_timeouts(cfn: dict[str, Any]) -> dict[str, int]:
@@ -136,7 +151,7 @@ def test_inbox_visibility_timeout_is_bounded_by_what_lambda_and_sqs_accept(cfn):
     # Lambda refuses an SQS event source whose queue's visibility timeout is below the function timeout.
     assert int(spec["MinValue"]) >= longest
     assert refusals(cfn, InboxVisibilityTimeoutSeconds=str(longest - 1))
-    assert refusals(cfn, InboxVisibilityTimeoutSeconds=str(longest)) == []
+    assert refusals(cfn, InboxVisibilityTimeoutSeconds=str(longest), **ISSUER) == []
     # SQS: at most 12 hours.
     assert int(spec["MaxValue"]) <= 43200
     assert refusals(cfn, InboxVisibilityTimeoutSeconds="43201")
@@ -146,7 +161,7 @@ def test_inbox_visibility_timeout_is_bounded_by_what_lambda_and_sqs_accept(cfn):
 def test_inbox_max_receive_count_is_bounded_by_what_sqs_accepts(cfn):
     assert refusals(cfn, InboxMaxReceiveCount="0")
     assert refusals(cfn, InboxMaxReceiveCount="1001")
-    assert refusals(cfn, InboxMaxReceiveCount="1000") == []
+    assert refusals(cfn, InboxMaxReceiveCount="1000", **ISSUER) == []
 
 
 # ------------------------------------------------------------------ samconfig.toml

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.support.sam_template import transformed_template
-from tests.unit.test_template_deploy import refusals
+from tests.unit.test_template_deploy import ISSUER, refusals
 
 JWKS = {
     "AuthMode": "jwks",
@@ -43,7 +43,7 @@ def test_jwks_with_both_an_audience_and_client_ids_is_refused(cfn: dict[str, Any
 
 
 def test_hs256_needs_no_audience(cfn: dict[str, Any]) -> None:
-    assert refusals(cfn) == []
+    assert refusals(cfn, **ISSUER) == []
 
 
 def test_the_authorizer_gets_the_audience_settings(cfn: dict[str, Any]) -> None:
