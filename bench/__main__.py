@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import chain, coldstart, cost, docker, latency, publisher, scale, throughput
+from bench import chain, coldstart, cost, delivery, docker, latency, publisher, scale, throughput
 from bench.common import ROOT, Config, Figure, progress, render_table, write_results
 from bench.stackctx import Ctx, bench_stack
 
@@ -21,6 +21,7 @@ STACK_SECTIONS: dict[str, Callable[[Config, Ctx, dict[str, Any]], list[Figure]]]
     "latency": latency.run,
     "throughput": throughput.run,
     "chain": chain.run,
+    "delivery": delivery.run,
     "scale": scale.run,  # last: it leaves 10,000 orders behind
 }
 # docker: the same requests through make run and make run-docker (installs Docker when absent and root).

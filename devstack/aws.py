@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -123,6 +124,37 @@ class FaultInjector:
         return hooks.aws_fault(service, operation, user_agent, internal) if hooks is not None else None
 
 
+_PARTIQL_OPERATIONS = {
+    "ExecuteStatement": "",
+    "BatchExecuteStatement": "Statements",
+    "ExecuteTransaction": "TransactStatements",
+}
+
+
+def _moto_set_clauses(text: str) -> str:
+    """``UPDATE t SET a = ? SET b = ? WHERE ...`` (DynamoDB's form) -> ``UPDATE t SET a = ?, b = ? WHERE ...``."""
+    parts = re.split(r"(\s+SET\s+)", text, maxsplit=1, flags=re.IGNORECASE)
+    if len(parts) != 3:
+        return text
+    head, first_set, rest = parts
+    sets, where, condition = [*re.split(r"(\s+WHERE\s+)", rest, maxsplit=1, flags=re.IGNORECASE), "", ""][:3]
+    return head + first_set + re.sub(r"\s+SET\s+", ", ", sets, flags=re.IGNORECASE) + where + condition
+
+
+def _partiql_for_moto(operation: str, body: bytes) -> bytes:
+    """DynamoDB writes an UPDATE of several attributes as repeated SET clauses; moto's PartiQL parser reads
+    only commas. The same statements, in the form moto reads."""
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return body
+    key = _PARTIQL_OPERATIONS[operation]
+    for statement in request.get(key) or [] if key else [request]:
+        if isinstance(statement, dict) and isinstance(statement.get("Statement"), str):
+            statement["Statement"] = _moto_set_clauses(statement["Statement"])
+    return json.dumps(request).encode()
+
+
 def _identify(environ: dict[str, Any], body: bytes) -> tuple[str, str]:
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     auth = environ.get("HTTP_AUTHORIZATION", "")
@@ -169,6 +201,9 @@ class AwsMiddleware:
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         service, op = _identify(environ, body)
+        if service == "dynamodb" and op in _PARTIQL_OPERATIONS:
+            body = _partiql_for_moto(op, body)
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
         agent = environ.get("HTTP_USER_AGENT", "")
         internal = INTERNAL_UA in agent
         if environ.get("PATH_INFO", "").startswith("/moto-api"):

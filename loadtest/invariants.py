@@ -5,6 +5,7 @@ Read once nothing is in flight (``LocalStack.inspect.wait_idle``): every violati
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -65,13 +66,16 @@ def implied_states(order: Order) -> set[tuple[str, str]]:
 
 
 def execution_counts(stack: Any) -> Counter[str]:
+    """How many delivery executions list each order (one execution delivers an inbox batch of orders)."""
     sfn = stack.client("stepfunctions")
     runs: Counter[str] = Counter()
     for machine in stack.model.state_machines.values():
         kwargs: dict[str, Any] = {"stateMachineArn": machine.arn, "maxResults": 1000}
         while True:
             resp = sfn.list_executions(**kwargs)
-            runs.update(e["name"] for e in resp["executions"])
+            for execution in resp["executions"]:
+                described = sfn.describe_execution(executionArn=execution["executionArn"])
+                runs.update(o["orderId"] for o in json.loads(described["input"]).get("orders", []))
             if not resp.get("nextToken"):
                 break
             kwargs["nextToken"] = resp["nextToken"]
@@ -86,8 +90,8 @@ def table_violations(
     unpaid: bool = False,
     orphans: bool = False,
 ) -> Iterable[Violation]:
-    """One payment per order, same user and bill, statuses that go together, nothing in flight, one delivery
-        execution per delivered order. ``unpaid``: an order nobody paid or cancelled (created, its payment pending)
+    """One payment per order, same user and bill, statuses that go together, nothing in flight, a delivery
+    execution for every delivered order. ``unpaid``: an order nobody paid or cancelled (created, its payment pending)
         is at rest too; a soak drives every order to its end, so there it is left in flight. ``orphans``: payments
     opened by events published straight to the topic (tests do) need no order."""
     by_order: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -112,11 +116,10 @@ def table_violations(
             p["status"], set()
         ):
             yield Violation(oid, f"order {status} but payment {p['status']}")
-        if status == "delivered" and runs[oid] != 1:
-            yield Violation(oid, f"delivered after {runs[oid]} delivery executions")
-    for name, n in runs.items():
-        if n != 1:
-            yield Violation(name, f"{n} delivery executions")
+        # A batch redelivered in another composition may list an order twice: harmless (the condition), so
+        # only a delivery no execution made is a violation.
+        if status == "delivered" and runs[oid] < 1:
+            yield Violation(oid, "delivered without a delivery execution")
 
 
 def _clients(orders: list[dict[str, Any]], payments: list[dict[str, Any]], driven: list[Order]) -> Iterable[Violation]:

@@ -3,7 +3,7 @@
 import json
 
 from devstack import LocalStack
-from tests.support.chain import DECLINED_CARD, Chain, eventually, invariant_violations
+from tests.support.chain import DECLINED_CARD, Chain, eventually, execution_orders, invariant_violations
 
 
 def quiesce_and_check(chain: Chain) -> None:
@@ -30,7 +30,7 @@ def test_paid_order_is_confirmed_then_delivered(chain: Chain):
     chain.wait_order(order["id"], "confirmed")
     delivered = chain.wait_order(order["id"], "delivered")
     assert delivered["updatedAt"] >= order["createdAt"]
-    executions = [e for e in chain.executions() if e["name"] == order["id"]]
+    executions = chain.executions_of(order["id"])
     assert [e["status"] for e in executions] == ["SUCCEEDED"]
     quiesce_and_check(chain)
 
@@ -43,7 +43,7 @@ def test_declined_payment_declines_the_order(chain: Chain):
     assert response.json()["payment"]["declineReason"] == "card_declined"
     chain.wait_order(order["id"], "declined")
     assert chain.cancel(order["id"]).status_code == 409
-    assert not [e for e in chain.executions() if e["name"] == order["id"]]
+    assert not chain.executions_of(order["id"])
     quiesce_and_check(chain)
 
 
@@ -66,7 +66,7 @@ def test_cancel_after_pay_refunds_and_the_order_is_never_delivered(chain: Chain)
     chain.wait_payment(order["id"], "refunded")
     # The delivery execution finds the order cancelled and ends quietly.
     execution = eventually(
-        lambda: [e for e in chain.executions() if e["name"] == order["id"]],
+        lambda: chain.executions_of(order["id"]),
         lambda found: bool(found) and found[0]["status"] != "RUNNING",
     )
     assert execution[0]["status"] == "SUCCEEDED"
@@ -117,7 +117,7 @@ def test_duplicate_messages_have_no_second_effect(chain: Chain):
     mine = [p for p in chain.table_items("PaymentsTable") if p["orderId"] == order["id"]]
     assert [p["status"] for p in mine] == ["paid"]
     assert chain.order(order["id"])["status"] == "delivered"
-    assert len([e for e in chain.executions() if e["name"] == order["id"]]) == 1
+    assert len(chain.executions_of(order["id"])) == 1
     quiesce_and_check(chain)
 
 
@@ -153,9 +153,9 @@ def test_one_correlation_id_follows_an_order_through_every_function(chain: Chain
     for function in touched:
         lines = [json.loads(line) for line in chain.stack.function_logs(function) if line.startswith('{"level"')]
         assert any(line.get("correlation_id") == correlation_id for line in lines), function
-    delivered = next(e for e in chain.executions() if e["name"] == order["id"])
-    execution = chain.stack.client("stepfunctions").describe_execution(executionArn=delivered["executionArn"])
-    assert json.loads(execution["input"])["correlationId"] == correlation_id
+    (delivered,) = chain.executions_of(order["id"])
+    (listed,) = execution_orders(chain.stack.client("stepfunctions"), delivered)
+    assert listed["correlationId"] == correlation_id
     # ... and the delivered order's stream record carries it into order-delivered-event.
     assert chain.table_items("OrdersTable") and any(
         o["correlationId"] == correlation_id for o in chain.table_items("OrdersTable") if o["orderId"] == order["id"]

@@ -26,6 +26,7 @@ from tests.resilience.support import (
     user_api,
     wait_for,
 )
+from tests.support.chain import executions_of
 
 
 def test_sns_outage_loses_no_event_and_invents_none(stack: LocalStack):
@@ -246,7 +247,7 @@ def test_failed_delivery_start_is_retried_and_runs_once(stack: LocalStack):
     assert api.pay(oid).status_code == 200
     stack.inspect.wait_idle(60)
     assert fault.hits == 4  # the start really failed, and was retried with the message
-    runs = [e for e in executions(stack) if e["name"] == oid]
+    runs = executions_of(stack.client("stepfunctions"), executions(stack), oid)
     assert len(runs) == 1, runs
     assert runs[0]["status"] == "SUCCEEDED"
     assert api.order(oid).json()["data"]["status"] == "delivered"

@@ -1,5 +1,6 @@
 """Drives the local stack over HTTP and reads its tables, for integration and resilience tests."""
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -84,6 +85,10 @@ class Chain:
         arn = self.stack.physical_id("DeliveryStateMachine")
         return list(sfn.list_executions(stateMachineArn=arn)["executions"])
 
+    def executions_of(self, order_id: str) -> list[dict[str, Any]]:
+        """The delivery executions whose batch holds the order (executions are named after their batch)."""
+        return executions_of(self.stack.client("stepfunctions"), self.executions(), order_id)
+
     def queue_depth(self, logical_id: str) -> int:
         attributes = self.stack.client("sqs").get_queue_attributes(
             QueueUrl=self.stack.physical_id(logical_id),
@@ -122,3 +127,13 @@ def invariant_violations(orders: list[dict[str, Any]], payments: list[dict[str, 
             problems.append(f"order {key} bills {order['bill']} but its payment {payment['bill']}")
     problems.extend(f"payment {key} has no order" for key in by_order)
     return problems
+
+
+def execution_orders(sfn: Any, execution: dict[str, Any]) -> list[dict[str, Any]]:
+    """The orders an execution's input lists (userId, orderId, correlationId)."""
+    described = sfn.describe_execution(executionArn=execution["executionArn"])
+    return list(json.loads(described["input"])["orders"])
+
+
+def executions_of(sfn: Any, executions: list[dict[str, Any]], order_id: str) -> list[dict[str, Any]]:
+    return [e for e in executions if any(o["orderId"] == order_id for o in execution_orders(sfn, e))]

@@ -5,6 +5,7 @@ receives them; a reference is compared as the intrinsic it is ({"Ref": "OrdersTo
 """
 
 import importlib
+import json
 from typing import Any
 
 import pytest
@@ -29,23 +30,52 @@ def queue_arn(logical_id: str) -> dict[str, list[str]]:
 
 
 def test_state_machine_delivers_only_what_the_domain_allows(sam):
+    """The task runs the statements the orders inbox put in the execution's input: each one the domain's
+    confirmed -> delivered transition, on the orders table the inbox is given."""
+    from orders.repository import delivered_statement
+
     definition = sam.definition()
     task = definition["States"]["MarkDelivered"]
-    params = task["Parameters"]
-    values = params["ExpressionAttributeValues"]
-    assert params["TableName"] == ref("OrdersTable")
-    assert values[":delivered"] == {"S": OrderStatus.DELIVERED.value}
-    allowed = {v["S"] for k, v in values.items() if k.startswith(":confirmed")}
-    assert allowed == {s.value for s in TRANSITIONS[OrderStatus.DELIVERED]}
-    assert params["ConditionExpression"] == "#status = :confirmed"
-    assert task["Catch"][0]["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
-    assert definition["States"][task["Catch"][0]["Next"]]["Type"] == "Succeed"
+    assert task["Resource"] == "arn:aws:states:::aws-sdk:dynamodb:batchExecuteStatement"
+    assert task["Parameters"] == {"Statements.$": "$.statements"}
+    assert sam.functions["OrdersInboxFunction"].env["ORDERS_TABLE_NAME"] == ref("OrdersTable")
+    statement = delivered_statement("OrdersTable")("alice", "o1", "2026-12-03T12:00:00.000Z", "c1")
+    assert statement["Statement"].startswith('UPDATE "OrdersTable" SET "status" = ? ')
+    assert statement["Statement"].endswith('WHERE userId = ? AND orderId = ? AND "status" = ?')
+    values = [p["S"] for p in statement["Parameters"]]
+    assert values[0] == OrderStatus.DELIVERED.value
+    assert {values[-1]} == {s.value for s in TRANSITIONS[OrderStatus.DELIVERED]}
+    assert values[1:5] == ["2026-12-03T12:00:00.000Z", "c1", "alice", "o1"]
+    assert "Catch" not in task  # a failed condition is an order's own outcome, not the execution's
 
 
 def test_delivery_wait_is_the_template_parameter(sam):
-    assert sam.definition()["States"]["WaitForDelivery"]["Seconds"] == 60
-    faster = sam_template(DeliveryDelaySeconds="2")
-    assert faster.definition()["States"]["WaitForDelivery"]["Seconds"] == 2
+    """The execution waits until deliverAt, which the orders inbox sets DeliveryDelaySeconds after now."""
+    import datetime as dt
+
+    from orders.delivery import StepFunctionsDeliveryScheduler
+
+    assert sam.definition()["States"]["WaitForDelivery"] == {
+        "Type": "Wait",
+        "TimestampPath": "$.deliverAt",
+        "Next": "MarkDelivered",
+    }
+    assert sam.functions["OrdersInboxFunction"].env["DELIVERY_DELAY_SECONDS"] == {"Ref": "DeliveryDelaySeconds"}
+    started: list[dict[str, Any]] = []
+
+    class Sfn:
+        class exceptions:  # noqa: N801 - boto3's shape
+            ExecutionAlreadyExists = KeyError
+
+        def start_execution(self, **kwargs: Any) -> dict[str, str]:
+            started.append(json.loads(kwargs["input"]))
+            return {"executionArn": "arn"}
+
+    now = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)
+    scheduler = StepFunctionsDeliveryScheduler(Sfn(), "arn", lambda *a: {}, 60, now=lambda: now)  # type: ignore[arg-type]
+    scheduler.schedule("alice", "o1", "c1")
+    assert scheduler.flush() == set()
+    assert started[0]["deliverAt"] == "2026-12-03T12:01:00.000Z"
 
 
 def test_every_handler_exists(sam, monkeypatch):

@@ -141,7 +141,7 @@ def test_every_dlq_has_an_alarm(cfn):
 
 def test_api_state_machine_and_function_alarms_exist(cfn):
     metrics = [m for alarm in of_type(cfn, "AWS::CloudWatch::Alarm").values() for m in metric_dims(alarm)]
-    names = {(namespace, metric) for namespace, metric, _ in metrics}
+    names = {(namespace, metric) for namespace, metric, _ in metrics if isinstance(namespace, str)}
     assert {("AWS/ApiGateway", "5XXError"), ("AWS/ApiGateway", "Latency"), ("AWS/States", "ExecutionsFailed")} <= names
     latency = cfn["Resources"]["ApiLatencyAlarm"]["Properties"]
     assert latency["ExtendedStatistic"] == "p99"

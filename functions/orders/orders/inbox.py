@@ -1,16 +1,21 @@
-"""OrdersInbox consumer: payment results confirm or decline orders; a confirmation starts delivery."""
+"""OrdersInbox consumer: payment results confirm or decline orders; the batch's confirmed orders are
+delivered by one Step Functions execution (orders.delivery)."""
 
 from orders import service
 from orders.delivery import StepFunctionsDeliveryScheduler
-from orders.repository import OrdersRepository
+from orders.repository import OrdersRepository, delivered_statement
 from platform_core.config import aws_client, require_env
 from platform_core.events import PaymentProcessedEvent
 from platform_core.inbox import Route, make_inbox
 
-deps = service.OrdersDeps(
-    OrdersRepository(aws_client("dynamodb"), require_env("ORDERS_TABLE_NAME")),
-    StepFunctionsDeliveryScheduler(aws_client("stepfunctions"), require_env("DELIVERY_STATE_MACHINE_ARN")),
+orders_table = require_env("ORDERS_TABLE_NAME")
+scheduler = StepFunctionsDeliveryScheduler(
+    aws_client("stepfunctions"),
+    require_env("DELIVERY_STATE_MACHINE_ARN"),
+    delivered_statement(orders_table),
+    int(require_env("DELIVERY_DELAY_SECONDS")),
 )
+deps = service.OrdersDeps(OrdersRepository(aws_client("dynamodb"), orders_table), scheduler)
 
 
 def on_payment_processed(event: PaymentProcessedEvent) -> None:
@@ -24,4 +29,4 @@ def on_payment_processed(event: PaymentProcessedEvent) -> None:
     )
 
 
-handler = make_inbox(Route(PaymentProcessedEvent, on_payment_processed))
+handler = make_inbox(Route(PaymentProcessedEvent, on_payment_processed), batch=scheduler)

@@ -6,6 +6,7 @@ target's sources in orders.domain.TRANSITIONS (the delivery state machine writes
 with the same condition).
 """
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from orders.domain import TRANSITIONS, OrderStatus
@@ -82,3 +83,22 @@ class OrdersRepository:
             current = rejected.current
             raise TransitionRejectedError(to_record(current) if current else None) from rejected
         return to_record(item)
+
+
+def delivered_statement(table_name: str) -> Callable[[str, str, str, str], dict[str, Any]]:
+    """The delivery state machine's write, as a PartiQL statement per order (BatchExecuteStatement runs a
+    batch's in one call): confirmed -> delivered, the same conditional transition as ``move``. The condition
+    is in the WHERE clause: an order that is not confirmed (cancelled, or delivered already) fails it and
+    stays as it is, whatever the other orders of the batch do."""
+    (source,) = TRANSITIONS[OrderStatus.DELIVERED]  # one source status: a PartiQL equality
+    # Every value is a parameter; the table name is the template's.
+    text = (
+        f'UPDATE "{table_name}" SET "status" = ? SET updatedAt = ? SET correlationId = ? '  # noqa: S608
+        'WHERE userId = ? AND orderId = ? AND "status" = ?'
+    )
+
+    def statement(user_id: str, order_id: str, at: str, correlation_id: str) -> dict[str, Any]:
+        values = [OrderStatus.DELIVERED.value, at, correlation_id, user_id, order_id, source.value]
+        return {"Statement": text, "Parameters": [{"S": v} for v in values]}
+
+    return statement

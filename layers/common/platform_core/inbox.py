@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -31,6 +31,18 @@ class Route(Generic[E]):
     handle: Callable[[E], None]
 
 
+class BatchWork(Protocol):
+    """Work the routes defer to the end of a batch (one delivery execution for the batch's orders, say)."""
+
+    def begin(self, message_id: str) -> None:
+        """The message whose handling follows: what it defers is its own."""
+        ...
+
+    def flush(self) -> set[str]:
+        """Do the deferred work; the ids of the messages whose part of it failed (they are retried)."""
+        ...
+
+
 class MalformedEventError(ValueError):
     """The message is not an event envelope; like an event its model refuses, it fails (and reaches the DLQ)."""
 
@@ -46,23 +58,27 @@ def parse_sqs_body(body: str) -> dict[str, Any]:
     return outer
 
 
-def make_inbox(*routes: Route[Any]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The SQS handler that validates each event against its type's model and hands it to its route."""
+def make_inbox(*routes: Route[Any], batch: BatchWork | None = None) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The SQS handler that validates each event against its type's model and hands it to its route;
+    ``batch``'s deferred work is done once the batch's messages are handled."""
     processor = BatchProcessor(event_type=EventType.SQS)
     validators = {event_type_of(route.model): (TypeAdapter(route.model), route.handle) for route in routes}
     # The queue's maxReceiveCount (template: InboxMaxReceiveCount): a message failing on its last
     # receive goes to the DLQ next, which is worth a metric and an error line.
     max_receive_count = int(require_env("INBOX_MAX_RECEIVE_COUNT"))
 
+    def last_delivery(record: SQSRecord, log: Callable[..., None] = logger.exception) -> None:
+        if int(record.attributes.approximate_receive_count or 0) >= max_receive_count:
+            count("InboxMessagesDeadLettered")
+            log("message failed its last delivery: it goes to the DLQ", extra={"message_id": record.message_id})
+
     def consume(record: SQSRecord) -> None:
+        if batch is not None:
+            batch.begin(record.message_id)
         try:
             handle(record)
         except Exception:
-            if int(record.attributes.approximate_receive_count or 0) >= max_receive_count:
-                count("InboxMessagesDeadLettered")
-                logger.exception(
-                    "message failed its last delivery: it goes to the DLQ", extra={"message_id": record.message_id}
-                )
+            last_delivery(record)
             raise
 
     def handle(record: SQSRecord) -> None:
@@ -84,6 +100,21 @@ def make_inbox(*routes: Route[Any]) -> Callable[[dict[str, Any], Any], dict[str,
     @metrics.log_metrics
     @logger.inject_lambda_context(log_event=False)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return dict(process_partial_response(event=event, record_handler=consume, processor=processor, context=context))
+        try:
+            response = dict(
+                process_partial_response(event=event, record_handler=consume, processor=processor, context=context)
+            )
+        finally:
+            not_done = batch.flush() if batch is not None else set()
+        if not not_done:
+            return response
+        # Handled, but their deferred work failed: reported like a failed message, retried by SQS.
+        failures: list[dict[str, str]] = list(response["batchItemFailures"])  # type: ignore[call-overload]
+        reported = {f["itemIdentifier"] for f in failures}
+        for record in (SQSRecord(r) for r in event["Records"]):
+            if record.message_id in not_done and record.message_id not in reported:
+                last_delivery(record, logger.error)
+                failures.append({"itemIdentifier": record.message_id})
+        return {**response, "batchItemFailures": failures}
 
     return handler
