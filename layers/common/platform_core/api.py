@@ -6,7 +6,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -56,10 +56,20 @@ def _int_or_decimal(digits: str) -> int | Decimal:
         return Decimal(digits)
 
 
+def _exact_decimal(text: str) -> Decimal | float:
+    """A JSON number with a fraction or exponent, exactly. An exponent past what Decimal holds (1e99999999999999999999)
+    is a value no field accepts, 0 or beyond any limit: it is the float JSON would give (0.0 or inf), refused
+    by validation like any other out-of-range number."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return float(text)
+
+
 def parse_json_body(text: str | bytes) -> Any:
     """The body as JSON with every number exact: decimals as Decimal (money is validated as written, never
     through a float), integers as int (or Decimal when too long for an int)."""
-    return json.loads(text, parse_float=Decimal, parse_int=_int_or_decimal)
+    return json.loads(text, parse_float=_exact_decimal, parse_int=_int_or_decimal)
 
 
 def _unreadable_body(detail: str) -> RequestValidationError:

@@ -27,9 +27,17 @@ def _check_amount(value: Any) -> Decimal:
     if not 0 < exact <= MAX_AMOUNT:
         raise ValueError(f"must be greater than 0 and at most {MAX_AMOUNT:,}")
     # In range, so quantize cannot overflow the context; the equality is exact.
-    if exact != exact.quantize(CENT):
+    cents = exact.quantize(CENT)
+    if exact != cents:
         raise ValueError("must have at most two decimal places")
-    return exact
+    return _canonical(cents)
+
+
+def _canonical(cents: Decimal) -> Decimal:
+    """One spelling per amount, whatever the client wrote (1E+2, 100.000...0 with 38+ zeros, 0.1e3): the
+    integer, or the decimal without trailing zeros. As written it could exceed the 38 digits DynamoDB (and
+    boto3's context) hold, and the same amount would store and replay differently."""
+    return Decimal(int(cents)) if cents == cents.to_integral_value() else cents.normalize()
 
 
 _AMOUNT_SCHEMA = {
