@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Generic, TypeVar
 
 from orders.domain import TRANSITIONS as ORDER_TRANSITIONS
 from orders.domain import OrderStatus
 from orders.models import OrderRecord
+from payments.domain import UNSETTLED, PaymentStatus
 from payments.models import PaymentRecord
 from payments.processor import Card, ChargeResult, MemoryLedger, SandboxProcessor
 from payments.repository import Move
@@ -91,6 +92,24 @@ class FakePaymentsStore(_MemoryTable[PaymentRecord]):
             self.records[(user_id, order_id)] = moved
             self.tokens[(user_id, order_id)] = change.token
             return moved
+
+    def request_cancel(self, user_id: str, order_id: str) -> bool:
+        with self.lock:
+            current = self.records.get((user_id, order_id))
+            if current is None or current.status != PaymentStatus.PROCESSING:
+                return False
+            self.records[(user_id, order_id)] = current.model_copy(update={"cancelRequested": True})
+            return True
+
+    def unsettled(self, claimed_before: str) -> Iterator[PaymentRecord]:
+        """What the sparse index UnsettledPayments holds: unsettled statuses only, claimed before the time."""
+        with self.lock:
+            found = [
+                r
+                for r in self.records.values()
+                if r.status in UNSETTLED and r.claimedAt is not None and r.claimedAt < claimed_before
+            ]
+        yield from found
 
     def age_claim(self, user_id: str, order_id: str) -> None:
         """As if the claim's function had died long ago."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,7 @@ def _referenced_resources(node: Any) -> set[str]:
     for key in ('"Ref": "', '"Fn::GetAtt": ["'):
         for part in text.split(key)[1:]:
             found.add(part.split('"', 1)[0].split(".")[0])
+    found |= set(re.findall(r"\$\{([A-Za-z0-9]+)[.}]", text))
     return found
 
 

@@ -36,11 +36,12 @@ def test_payment_transitions_are_the_contracts():
         ("pending", "processing"),  # the claim: only its holder charges the card
         ("processing", "paid"),
         ("processing", "declined"),
-        ("processing", "refunded"),  # cancelled while charging, charge approved
+        ("processing", "refunding"),  # cancelled while charging, charge approved: the refund is asked for
         ("processing", "voided"),  # cancelled, and the dead claim's charge never happened
         ("processing", "pending"),  # the dead claim's charge never happened: released for the next pay
         ("pending", "voided"),
-        ("paid", "refunded"),
+        ("paid", "refunding"),
+        ("refunding", "refunded"),  # only once the processor refunded
     }
     # Terminal statuses never move again.
     for terminal in (PaymentStatus.DECLINED, PaymentStatus.VOIDED, PaymentStatus.REFUNDED):
@@ -192,7 +193,7 @@ def test_timestamps_leave_in_one_shape(written: str):
         (False, False, False, PaymentStatus.PENDING),
         (False, False, True, PaymentStatus.VOIDED),
         (True, True, False, PaymentStatus.PAID),
-        (True, True, True, PaymentStatus.REFUNDED),
+        (True, True, True, PaymentStatus.REFUNDING),
         (True, False, False, PaymentStatus.DECLINED),
         (True, False, True, PaymentStatus.DECLINED),
     ],

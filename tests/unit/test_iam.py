@@ -238,7 +238,7 @@ def test_only_the_pay_function_reads_the_card_fingerprint_key(name):
 
 def test_the_card_sandbox_ledger_is_read_and_appended_by_the_charging_functions_only():
     users = _statements_naming(transformed_template(), "CardSandboxTable")
-    assert set(users) == {"PayOrderFunctionRole", "PaymentsInboxFunctionRole"}
+    assert set(users) == {"PayOrderFunctionRole", "PaymentsInboxFunctionRole", "ReconcilerFunctionRole"}
     for statements in users.values():
         actions = {a for s in statements for a in _as_list(s["Action"])}
         assert actions == {"dynamodb:GetItem", "dynamodb:PutItem"}

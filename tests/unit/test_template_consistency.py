@@ -157,7 +157,7 @@ def test_a_payment_claim_outlives_every_function_that_may_hold_it(sam):
     from payments.domain import CLAIM_LEASE
 
     charging = [f for f in sam.functions.values() if "CARD_SANDBOX_TABLE_NAME" in f.env]
-    assert {f.logical_id for f in charging} == {"PayOrderFunction", "PaymentsInboxFunction"}
+    assert {f.logical_id for f in charging} == {"PayOrderFunction", "PaymentsInboxFunction", "ReconcilerFunction"}
     for function in charging:
         assert function.timeout < CLAIM_LEASE.total_seconds(), function.logical_id
         assert function.env["CARD_SANDBOX_TABLE_NAME"] == ref("CardSandboxTable")

@@ -54,8 +54,10 @@ def rendered(node: Any) -> str:
 
 
 def api_and_event_functions(cfn: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The functions an event source (a queue or a table's stream) invokes, and the rest (API, authorizer)."""
+    """The functions an event source (a queue, a table's stream, a schedule) invokes, and the rest (API, authorizer)."""
     event = {source.function for source in sam_template().event_sources}
+    for rule in of_type(cfn, "AWS::Events::Rule").values():
+        event |= {target["Arn"]["Fn::GetAtt"][0] for target in rule["Targets"]}
     functions = sorted(of_type(cfn, "AWS::Lambda::Function"))
     return [f for f in functions if f not in event], [f for f in functions if f in event]
 

@@ -2,11 +2,22 @@
 charger is gone settles to. Pure functions of their arguments (no clock, no I/O). The enum itself is
 platform_core.statuses' (the events carry it too)."""
 
+import zlib
 from datetime import UTC, datetime, timedelta
 
 from platform_core.statuses import PaymentStatus
 
-__all__ = ["CLAIM_LEASE", "TRANSITIONS", "PaymentStatus", "charge_outcome", "claim_expired", "settlement", "sources"]
+__all__ = [
+    "CLAIM_LEASE",
+    "TRANSITIONS",
+    "UNSETTLED",
+    "PaymentStatus",
+    "charge_outcome",
+    "claim_expired",
+    "settlement",
+    "sources",
+    "unsettled_shard",
+]
 
 # A claim this old has no live charger: longer than any function's Timeout (a test keeps it so).
 CLAIM_LEASE = timedelta(seconds=30)
@@ -20,7 +31,9 @@ TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     # From processing only when the processor never saw the claim's charge (its function died).
     PaymentStatus.VOIDED: frozenset({PaymentStatus.PENDING, PaymentStatus.PROCESSING}),
     # From processing when the order was cancelled and the processor approved the claim's charge.
-    PaymentStatus.REFUNDED: frozenset({PaymentStatus.PAID, PaymentStatus.PROCESSING}),
+    PaymentStatus.REFUNDING: frozenset({PaymentStatus.PAID, PaymentStatus.PROCESSING}),
+    # Only once the processor has refunded: a payment never reads refunded before its money went back.
+    PaymentStatus.REFUNDED: frozenset({PaymentStatus.REFUNDING}),
     # A dead claim whose charge never reached the processor is released for the next attempt.
     PaymentStatus.PENDING: frozenset({PaymentStatus.PROCESSING}),
 }
@@ -47,7 +60,7 @@ def settlement(*, charged: bool, approved: bool, order_cancelled: bool) -> Payme
     if not charged:
         return PaymentStatus.VOIDED if order_cancelled else PaymentStatus.PENDING
     if approved:
-        return PaymentStatus.REFUNDED if order_cancelled else PaymentStatus.PAID
+        return PaymentStatus.REFUNDING if order_cancelled else PaymentStatus.PAID
     return PaymentStatus.DECLINED
 
 
@@ -59,3 +72,14 @@ def claim_expired(claimed_at: str | None, now: datetime) -> bool:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return now - moment > CLAIM_LEASE
+
+
+# The statuses the system itself must move on (a claim whose charger may be gone; a refund to make): the
+# payments in them, and only those, are in PaymentsTable's sparse index UnsettledPayments.
+UNSETTLED = frozenset({PaymentStatus.PROCESSING, PaymentStatus.REFUNDING})
+# The index's partition key spreads its writes (every claim writes it) over this many keys.
+UNSETTLED_SHARDS = 8
+
+
+def unsettled_shard(order_id: str) -> str:
+    return str(zlib.crc32(order_id.encode()) % UNSETTLED_SHARDS)

@@ -105,6 +105,8 @@ class PaymentRecord(Payment):
     correlationId: str = ""  # noqa: N815
     claimId: str | None = None  # noqa: N815 - the claim that may charge the card (status processing)
     claimedAt: str | None = None  # noqa: N815
+    # The order was cancelled while the claim was live: whoever settles the claim settles it as cancelled.
+    cancelRequested: bool = False  # noqa: N815
 
     def public(self) -> Payment:
         return Payment.model_validate(self.model_dump(include=set(Payment.model_fields)))

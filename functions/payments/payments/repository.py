@@ -2,15 +2,23 @@
 
 The repository owns the mapping between table items and PaymentRecord; the service sees only
 records. Every status change is one conditional UpdateItem (see payments.domain.sources).
+
+The sparse index UnsettledPayments (template.yaml) holds exactly the payments in an unsettled status
+(payments.domain.UNSETTLED): each move into one writes `unsettledShard`, each move out removes it, so the
+reconciler finds them with a Query of a few keys, never a Scan.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from payments.domain import PaymentStatus, sources
+from payments.domain import UNSETTLED, UNSETTLED_SHARDS, PaymentStatus, sources, unsettled_shard
 from payments.models import CardSummary, PaymentRecord
 from platform_core.clock import as_utc_iso
 from platform_core.dynamo import Table, Transition, TransitionRejectedError
+
+UNSETTLED_INDEX = "UnsettledPayments"
+SHARD_ATTRIBUTE = "unsettledShard"
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,14 @@ class PaymentsStore(Protocol):
         """Conditional status change; raises TransitionRejectedError with the current record (or None)."""
         ...
 
+    def request_cancel(self, user_id: str, order_id: str) -> bool:
+        """Mark a payment being charged as its order's cancel found it; False when it is no longer processing."""
+        ...
+
+    def unsettled(self, claimed_before: str) -> Iterator[PaymentRecord]:
+        """Every payment in an unsettled status whose claim was made before `claimed_before`."""
+        ...
+
 
 def to_record(item: dict[str, Any]) -> PaymentRecord:
     card = item.get("card")
@@ -71,6 +87,7 @@ def to_record(item: dict[str, Any]) -> PaymentRecord:
         correlationId=item.get("correlationId", ""),
         claimId=item.get("claimId"),
         claimedAt=item.get("claimedAt"),
+        cancelRequested=bool(item.get("cancelRequested", False)),
     )
 
 
@@ -98,11 +115,13 @@ class PaymentsRepository:
 
     def move(self, user_id: str, order_id: str, change: Move) -> PaymentRecord:
         try:
+            unsettled = change.target in UNSETTLED
             transition = Transition(
                 to_status=change.target.value,
                 allowed_from=[s.value for s in change.sources()],
-                fields=change.fields(),
+                fields=change.fields() | ({SHARD_ATTRIBUTE: unsettled_shard(order_id)} if unsettled else {}),
                 expected={"claimId": change.claim_id} if change.claim_id is not None else {},
+                remove=() if unsettled else (SHARD_ATTRIBUTE,),
                 **({"token": change.token} if change.token is not None else {}),
             )
             item = self.table.transition(user_id, order_id, transition)
@@ -110,3 +129,13 @@ class PaymentsRepository:
             current = rejected.current
             raise TransitionRejectedError(to_record(current) if current else None) from rejected
         return to_record(item)
+
+    def request_cancel(self, user_id: str, order_id: str) -> bool:
+        return self.table.annotate(user_id, order_id, {"cancelRequested": True}, PaymentStatus.PROCESSING.value)
+
+    def unsettled(self, claimed_before: str) -> Iterator[PaymentRecord]:
+        for shard in range(UNSETTLED_SHARDS):
+            items = self.table.query_index(
+                UNSETTLED_INDEX, {SHARD_ATTRIBUTE: str(shard)}, {"claimedAt": claimed_before}
+            )
+            yield from (to_record(item) for item in items)

@@ -14,13 +14,14 @@ same claim, so it finds its own claim or its own result and carries on from ther
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from payments.cards import brand_of
-from payments.domain import PaymentStatus, charge_outcome, claim_expired, settlement
+from payments.domain import CLAIM_LEASE, PaymentStatus, charge_outcome, claim_expired, settlement
 from payments.models import CardSummary, Payment, PaymentRecord
 from payments.processor import Card, CardProcessor, ChargeResult, charge_key, refund_key
 from payments.repository import Move, PaymentsStore
@@ -231,7 +232,7 @@ def _new_record(
 def settle_cancelled_order(
     deps: PaymentsDeps, *, user_id: str, order_id: str, bill: Decimal, correlation_id: str
 ) -> None:
-    """order-cancelled-event: pending -> voided, paid -> refunded; no payment yet -> a voided one
+    """order-cancelled-event: pending -> voided, paid -> refunding -> refunded; no payment yet -> a voided one
     (so the late payment-create-event finds it and changes nothing). A payment being charged is waited
     for, `deps.charge_wait` seconds here (a charge takes a moment), then by failing the message so SQS
     redelivers it later (PaymentBeingChargedError); one whose charger died is settled."""
@@ -269,21 +270,90 @@ def _cancel_round(deps: PaymentsDeps, *, user_id: str, order_id: str, bill: Deci
             return True
         return False  # it was created meanwhile: settle it as it is now
     if current.status == PaymentStatus.PROCESSING:
-        current, settled_here = settle_claim(deps, current, order_cancelled=True, correlation_id=correlation_id)
-        if settled_here and current.status == PaymentStatus.REFUNDED:
-            count("PaymentsRefunded")
+        if not current.cancelRequested and not claim_expired(current.claimedAt, deps.now()):
+            # Whoever settles this claim if its charger never records it (the reconciler) settles it as cancelled.
+            repo.request_cancel(user_id, order_id)
+        current, _ = settle_claim(deps, current, order_cancelled=True, correlation_id=correlation_id)
     if current.status in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
         return False  # released or claimed again meanwhile: look again
     if current.status == PaymentStatus.PAID:
         try:
-            current = repo.move(user_id, order_id, Move(PaymentStatus.REFUNDED, deps.clock(), correlation_id))
+            current = repo.move(user_id, order_id, Move(PaymentStatus.REFUNDING, deps.clock(), correlation_id))
         except TransitionRejectedError:
             return False
-        count("PaymentsRefunded")
-    if current.status == PaymentStatus.REFUNDED:
-        # Repeated on a redelivery so a failed provider call is retried; the refund's key makes it once.
-        deps.processor.refund(
-            idempotency_key=refund_key(order_id), charge_key=charge_key(order_id), amount=current.bill
-        )
-        logger.info("payment refunded", extra={"order_id": order_id})
+    if current.status == PaymentStatus.REFUNDING:
+        finish_refund(deps, current, correlation_id)
     return True
+
+
+def finish_refund(deps: PaymentsDeps, record: PaymentRecord, correlation_id: str) -> bool:
+    """refunding -> refunded, once the processor has refunded (the refund's own key makes it once, whoever
+    asks and however often). False when someone else recorded it first. A failed refund raises and leaves
+    the payment refunding: the cancel's redelivery, or the reconciler, asks again."""
+    order_id = record.orderId
+    deps.processor.refund(idempotency_key=refund_key(order_id), charge_key=charge_key(order_id), amount=record.bill)
+    try:
+        deps.store.move(record.userId, order_id, Move(PaymentStatus.REFUNDED, deps.clock(), correlation_id))
+    except TransitionRejectedError as rejected:
+        if rejected.current is not None and rejected.current.status == PaymentStatus.REFUNDED:
+            return False
+        raise
+    count("PaymentsRefunded")
+    logger.info("payment refunded", extra={"order_id": order_id})
+    return True
+
+
+def reconcile(deps: PaymentsDeps, *, correlation_id: str, stale_after: timedelta) -> Counter[str]:
+    """The scheduled reconciler: settle every payment the system must move on by itself, as a later pay or
+    cancel would (a claim past its lease: by asking the processor; a refund not yet made: by making it).
+    Returns how many ended how; counts and logs each. Safe beside pays, cancels and another run: every
+    write is conditional, and the loser of a race finds the payment settled ("overtaken").
+
+    A claim found more than `stale_after` past its lease has outlived several runs: counted as stale (an
+    alarm reads it)."""
+    now = deps.now()
+    outcomes: Counter[str] = Counter()
+    for record in deps.store.unsettled(claimed_before=_iso(now - CLAIM_LEASE)):
+        if claim_expired(record.claimedAt, now - stale_after):
+            outcomes["stale"] += 1
+            logger.warning("an unsettled payment outlived several reconciler runs", extra={"order_id": record.orderId})
+        try:
+            outcome = _reconcile_one(deps, record, correlation_id)
+        except Exception:  # one payment's failure (a refund the processor refused) must not hold back the others
+            logger.exception("could not reconcile a payment", extra={"order_id": record.orderId})
+            outcome = "failed"
+        outcomes[outcome] += 1
+        logger.info("payment reconciled", extra={"order_id": record.orderId, "outcome": outcome, "step": "reconciled"})
+    for outcome, number in outcomes.items():
+        count(RECONCILER_METRICS[outcome], number)
+    return outcomes
+
+
+# The reconciler's outcomes and the metric each is counted as.
+RECONCILER_METRICS = {
+    "paid": "ReconciledPaid",
+    "declined": "ReconciledDeclined",
+    "pending": "ReconciledReleased",
+    "voided": "ReconciledVoided",
+    "refunded": "ReconciledRefunded",
+    "overtaken": "ReconciledByOthers",
+    "failed": "ReconcileFailures",
+    "stale": "StaleUnsettledPayments",
+}
+
+
+def _reconcile_one(deps: PaymentsDeps, record: PaymentRecord, correlation_id: str) -> str:
+    if record.status == PaymentStatus.PROCESSING:
+        settled, settled_here = settle_claim(
+            deps, record, order_cancelled=record.cancelRequested, correlation_id=correlation_id
+        )
+        if not settled_here:
+            return "overtaken"
+        record = settled
+    if record.status == PaymentStatus.REFUNDING:
+        return "refunded" if finish_refund(deps, record, correlation_id) else "overtaken"
+    return record.status.value
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +162,43 @@ class Table:
                 return old
             raise TransitionRejectedError(old) from exc
         return deserialize(response["Attributes"])
+
+
+    def annotate(self, user_id: str, item_id: str, fields: Mapping[str, Any], status: str) -> bool:
+        """Write `fields` (no status change) only while the item's status is `status`; False when it is not."""
+        names = {"#status": "status", **{f"#f{i}": name for i, name in enumerate(fields)}}
+        values = {":status": status, **{f":f{i}": value for i, value in enumerate(fields.values())}}
+        try:
+            self.client.update_item(
+                TableName=self.name,
+                Key=self.key(user_id, item_id),
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+                ConditionExpression="#status = :status",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def query_index(self, index: str, key: Mapping[str, str], below: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+        """Every item of index `index` whose partition key is `key` and whose sort key sorts below `below`
+        (one name: value each), oldest first, page by page."""
+        ((pk, pk_value),) = key.items()
+        ((sk, sk_value),) = below.items()
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "IndexName": index,
+            "KeyConditionExpression": "#pk = :pk AND #sk < :sk",
+            "ExpressionAttributeNames": {"#pk": pk, "#sk": sk},
+            "ExpressionAttributeValues": serialize({":pk": pk_value, ":sk": sk_value}),
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            yield from (deserialize(i) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def encode_page_token(last_sort_key: str) -> str:

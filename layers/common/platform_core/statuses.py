@@ -27,6 +27,9 @@ class PaymentStatus(StrEnum):
     PAID = "paid"
     DECLINED = "declined"
     VOIDED = "voided"
+    # The order was cancelled after its charge was approved: the refund is asked for, and `refunded` is
+    # written only once the processor has made it (a failed refund is retried by the reconciler).
+    REFUNDING = "refunding"
     REFUNDED = "refunded"
 
 
