@@ -163,7 +163,6 @@ class Table:
             raise TransitionRejectedError(old) from exc
         return deserialize(response["Attributes"])
 
-
     def annotate(self, user_id: str, item_id: str, fields: Mapping[str, Any], status: str) -> bool:
         """Write `fields` (no status change) only while the item's status is `status`; False when it is not."""
         names = {"#status": "status", **{f"#f{i}": name for i, name in enumerate(fields)}}
