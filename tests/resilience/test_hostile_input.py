@@ -177,3 +177,10 @@ def test_idempotency_key_abuse_is_never_a_server_error(api: Api):
         except (ValueError, requests.exceptions.InvalidHeader):
             continue  # the client itself refuses to send it
         assert_sane(resp, {400, 422})
+
+
+@pytest.mark.parametrize(
+    "ctype", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8", "application/json;charset=utf-8"]
+)
+def test_media_types_are_case_insensitive_through_the_gateway(api: Api, ctype: str):
+    assert raw(api, "POST", "/orders", '{"bill": 10}', ctype).status_code == 201

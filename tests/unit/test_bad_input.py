@@ -152,12 +152,53 @@ def test_a_value_error_from_business_code_is_not_a_client_error(
 
 @pytest.mark.parametrize(
     "content_type",
-    ["multipart/form-data", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "text/plain"],
+    [
+        "multipart/form-data",
+        "multipart/form-data; boundary=x",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "application/jsonp",
+        "application/json-patch+json",
+        "text/json",
+    ],
 )
 def test_bodies_that_are_not_json_are_415(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, content_type: str) -> None:
     response = create(aws, monkeypatch, "bill=10", headers={"Content-Type": content_type})
     assert response.status == 415, response.body
     assert response.headers["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("Content-Type", "Application/JSON"),
+        ("Content-Type", "APPLICATION/JSON; charset=UTF-8"),
+        ("content-type", "application/json;charset=utf-8"),
+        ("CONTENT-TYPE", ' application/json ; Charset="UTF-8" '),
+        ("Content-Type", "application/JSON; foo=bar; charset=utf-8"),
+    ],
+)
+def test_media_types_are_case_insensitive_with_or_without_parameters(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, name: str, content_type: str
+) -> None:
+    """RFC 9110: type, subtype and parameter names are case-insensitive; parameters do not change the type."""
+    for route in (create, pay):
+        event = api_event(
+            "create-order.json" if route is create else "pay-order.json",
+            ApiRequest(
+                path_params=None if route is create else {"orderId": ORDER_ID},
+                raw_body=json.dumps({"bill": 10} if route is create else {"creditCardDetails": CARD}),
+            ),
+        )
+        for headers in (event["headers"], event["multiValueHeaders"]):
+            headers.pop("Content-Type", None)
+            headers.pop("Idempotency-Key", None)
+        event["headers"][name] = content_type
+        event["multiValueHeaders"][name] = [content_type]
+        function = "CreateOrderFunction" if route is create else "PayOrderFunction"
+        response = Response.of(aws.invoke(function, event, monkeypatch))
+        # The order is created; the pay request gets past the media type to the payment (none here: 404).
+        assert response.status == (201 if route is create else 404), (content_type, response.body)
 
 
 @pytest.mark.parametrize(

@@ -125,8 +125,9 @@ class JsonBodyValidation(OpenAPIRequestValidationMiddleware):
         return super().handler(app, next_middleware)
 
     def _get_body(self, app: Any) -> dict[str, Any]:
-        content_type = app.current_event.headers.get("content-type", "").strip()
-        if content_type and not content_type.startswith("application/json"):
+        # RFC 9110: the type and subtype are case-insensitive, and parameters (charset=UTF-8) do not change them.
+        media_type = app.current_event.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type and media_type != "application/json":
             raise RequestUnsupportedContentType(
                 "Unsupported content type",
                 errors=[{"type": "unsupported_content_type", "loc": ("body",), "msg": "Send application/json."}],
