@@ -1,22 +1,38 @@
-"""AWS requests, invocations and cost per order: one order's whole lifecycle, priced with prices.json."""
+"""The whole monthly cost at 1M and 100M orders a month: one order's lifecycle measured through the local
+stack (requests, invocations, durations, log bytes, stored bytes), the stack's fixed parts read from the
+template, priced by bench/costmodel.py with bench/prices.json."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections import Counter
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
 from bench.common import Config, Figure, progress
+from bench.costmodel import Bill, Usage, Volume, as_json, bill, load_prices
 from bench.stackctx import Ctx, wait_until
+from devstack.template.loader import read_template
 
 SECTION = "6. AWS requests and cost per order"
-PRICES = Path(__file__).with_name("prices.json")
 WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 READS = {"GetItem", "Query"}
+# What a month's traffic does to the batches (docs/bench.md): at 1M orders a month (0.4 orders/s) every batch
+# holds one item; at 100M (39 orders/s) an inbox receive or a stream batch holds about 2, without a batching
+# window; the functions' environments stay warm longer.
+VOLUMES = {
+    "1M": Volume(orders_per_month=1_000_000, cold_start_share=0.01),
+    "100M": Volume(
+        orders_per_month=100_000_000,
+        orders_per_execution=2,
+        events_per_sns_call=2,
+        messages_per_sqs_batch=2,
+        cold_start_share=0.001,
+    ),
+}
 
 
 def transitions_per_execution(definition: dict[str, Any]) -> tuple[int, list[str]]:
@@ -37,124 +53,157 @@ def transitions_per_execution(definition: dict[str, Any]) -> tuple[int, list[str
     return len(path) + 1, path
 
 
-def lifecycle(ctx: Ctx, s: requests.Session, user: str) -> None:
-    """Create and pay an order (Idempotency-Key on both POSTs), then wait until it is delivered.
-    The bench's own polling reads the tables with an internal client: not counted."""
+def item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's item size: attribute names plus values (strings and numbers as their text)."""
+    return sum(len(name) + len(str(next(iter(value.values())))) for name, value in item.items())
+
+
+def lifecycle(ctx: Ctx, s: requests.Session, user: str) -> int:
+    """Create and pay an order (Idempotency-Key on both POSTs), then wait until it is delivered; the bytes
+    the order leaves in OrdersTable and PaymentsTable. The bench's own polling is internal: not counted."""
     oid = ctx.create_order(s, user, key=True)
     wait_until(lambda: ctx.item(ctx.payments_table, user, oid) is not None, interval=0.01)
     ctx.pay(s, user, oid, key=True).raise_for_status()
     wait_until(lambda: ctx.status(ctx.orders_table, user, oid) == "delivered", interval=0.01)
+    items = (ctx.item(ctx.orders_table, user, oid), ctx.item(ctx.payments_table, user, oid))
+    return sum(item_bytes(i) for i in items if i)
+
+
+def fixed_parts(cfg: Config) -> dict[str, int]:
+    """What the stack holds whatever the traffic, counted in the template as CloudFormation gets it."""
+    template = read_template(cfg.template, {}).template
+    resources = template["Resources"].values()
+
+    def of(kind: str) -> list[dict[str, Any]]:
+        return [r.get("Properties") or {} for r in resources if r["Type"] == kind]
+
+    alarm_metrics = sum(
+        len([q for q in p.get("Metrics", []) if "MetricStat" in q]) or 1 for p in of("AWS::CloudWatch::Alarm")
+    )
+    api_methods = sum(
+        len(methods) for api in of("AWS::ApiGateway::RestApi") for methods in api["Body"]["paths"].values()
+    )
+    polled = [m for m in of("AWS::Lambda::EventSourceMapping") if "StartingPosition" not in m]
+    retention = int(template["Parameters"]["LogRetentionDays"].get("Default", 30))
+    return {
+        "alarm_metrics": alarm_metrics,
+        "dashboards": len(of("AWS::CloudWatch::Dashboard")),
+        "api_methods": api_methods,
+        "secrets": len(of("AWS::SecretsManager::Secret")),
+        "kms_keys": len(of("AWS::KMS::Key")),
+        "polled_queues": len(polled),
+        "log_retention_days": retention,
+    }
+
+
+def emf_metrics(lines: list[str]) -> set[tuple[str, str]]:
+    """(metric name, dimensions) of every Powertools EMF record in these log lines."""
+    found: set[tuple[str, str]] = set()
+    for line in lines:
+        if '"_aws"' not in line:
+            continue
+        record = json.loads(line)
+        for directive in record["_aws"].get("CloudWatchMetrics", []):
+            dims = ",".join(f"{d}={record.get(d)}" for group in directive.get("Dimensions", []) for d in group)
+            found |= {(m["Name"], dims) for m in directive.get("Metrics", [])}
+    return found
 
 
 def run(cfg: Config, ctx: Ctx, details: dict[str, Any]) -> list[Figure]:
-    sheet = json.loads(PRICES.read_text())
-    price = sheet["prices"]
+    prices = load_prices()
     n = cfg.n(5, 1)
     stack = ctx.stack
     s = requests.Session()
+    response_bytes: list[int] = []
+    s.hooks["response"].append(lambda r, *a, **k: response_bytes.append(len(r.content) + 300))  # + headers
     lifecycle(ctx, s, "bench-cost-warmup")  # warm workers; the authorizer has fetched its secret
     stack.inspect.wait_idle(60)
     stack.inspect.reset_aws_requests()
+    response_bytes.clear()
     first = len(stack.invocations)
+    logs_before = {fn: len(stack.function_logs(fn)) for fn in stack.model.functions}
     progress(f"cost: {n} order lifecycles (create, pay, confirmed, delivered), a new user and token each")
-    for i in range(n):
-        lifecycle(ctx, s, f"bench-cost-{i}")
+    stored = sum(lifecycle(ctx, s, f"bench-cost-{i}") for i in range(n))
     stack.inspect.wait_idle(60)
     counts = stack.inspect.aws_requests()
     inv = stack.invocations[first:]
-
-    per_order = {f"{svc}:{op}": c / n for (svc, op), c in sorted(counts.items())}
-    api_requests = sum(1 for i in inv if i.trigger.startswith("http ")) / n
-    by_fn = Counter(i.function for i in inv)
-    gb_s = sum(stack.model.functions[i.function].memory / 1024 * math.ceil(i.duration_ms) / 1000 for i in inv) / n
-    invocations = len(inv) / n
-    ddb_w = sum(c for (svc, op), c in counts.items() if svc == "dynamodb" and op in WRITES) / n
-    ddb_r = sum(c for (svc, op), c in counts.items() if svc == "dynamodb" and op in READS) / n
-    other_ddb = {
-        k: v for k, v in per_order.items() if k.startswith("dynamodb:") and k.split(":")[1] not in WRITES | READS
-    }
-    sns = counts.get(("sns", "Publish"), 0) / n
-    sqs = sum(c for (svc, _op), c in counts.items() if svc == "sqs") / n
-    executions = counts.get(("stepfunctions", "StartExecution"), 0) / n
-    machine = next(iter(stack.model.state_machines.values()))
-    per_exec, path = transitions_per_execution(machine.definition)
-    secrets = sum(c for (svc, _op), c in counts.items() if svc == "secretsmanager") / n
-    inbox_messages = sum(1 for i in inv if i.trigger.startswith("sqs ")) / n
-
-    million = 1_000_000
-    breakdown = {
-        "API Gateway REST requests": api_requests * price["apigateway_rest_per_million_requests"],
-        "Lambda requests": invocations * price["lambda_per_million_requests"],
-        "Lambda GB-seconds (arm64)": gb_s * million * price["lambda_arm64_per_gb_second"],
-        "DynamoDB writes (WRU)": ddb_w * price["dynamodb_on_demand_per_million_wru"],
-        "DynamoDB reads (RRU)": ddb_r * price["dynamodb_on_demand_per_million_rru"],
-        "SNS publishes": sns * price["sns_per_million_publishes"],
-        "SQS requests (counted)": sqs * price["sqs_standard_per_million_requests"],
-        "Step Functions transitions": executions
-        * per_exec
-        * million
-        / 1000
-        * price["stepfunctions_standard_per_thousand_transitions"],
-        "Secrets Manager calls": secrets * million / 10_000 * price["secretsmanager_per_ten_thousand_calls"],
-    }
-    total = sum(breakdown.values())
-    # Not in the total: the SQS event source mapping's own receive/delete calls (see docs/bench.md).
-    esm_sqs = inbox_messages * 2 * price["sqs_standard_per_million_requests"]
-
+    log_lines = [line for fn, before in logs_before.items() for line in stack.function_logs(fn)[before:]]
+    usage = measured_usage(cfg, ctx, Measured(n, counts, inv, log_lines, stored, sum(response_bytes)))
+    bills = {label: bill(usage, volume, prices) for label, volume in VOLUMES.items()}
     details["cost"] = {
         "orders": n,
-        "aws_requests_per_order": per_order,
-        "unpriced_dynamodb_operations": other_ddb,
-        "lambda_invocations_per_order": {k: v / n for k, v in sorted(by_fn.items())},
-        "api_requests_per_order": api_requests,
-        "lambda_gb_seconds_per_order": gb_s,
-        "step_functions": {"executions_per_order": executions, "transitions_per_execution": per_exec, "path": path},
-        "dollars_per_million_orders": dict(sorted(breakdown.items(), key=lambda kv: -kv[1])),
-        "total_dollars_per_million_orders": total,
-        "not_in_total": {"SQS event source mapping receive+delete, modeled 2 per inbox message": esm_sqs},
-        "prices": sheet,
+        "aws_requests_per_order": {f"{svc}:{op}": c / n for (svc, op), c in sorted(counts.items())},
+        "lambda_invocations_per_order": {k: v / n for k, v in sorted(Counter(i.function for i in inv).items())},
+        "usage_per_order": usage.__dict__,
+        "bills": {label: as_json(b) for label, b in bills.items()},
+        "custom_metrics_seen": sorted(f"{name} [{dims}]" for name, dims in emf_metrics(log_lines)),
     }
+    return figures(usage, bills)
 
-    figures: list[Figure] = [
-        Figure(SECTION, "API requests per order", api_requests, "count"),
-        Figure(SECTION, "Lambda invocations per order", invocations, "count"),
-    ]
-    figures += [
-        Figure(SECTION, f"  invocations: {fn}", c / n, "count", "all invocations per order", invocations)
-        for fn, c in sorted(by_fn.items(), key=lambda kv: (-kv[1], kv[0]))
-    ]
-    total_requests = sum(per_order.values())
-    figures.append(Figure(SECTION, "AWS requests per order (functions, SFN)", total_requests, "count"))
-    figures += [
-        Figure(SECTION, f"  {k}", v, "count", "all AWS requests per order", total_requests)
-        for k, v in sorted(per_order.items(), key=lambda kv: -kv[1])
-    ]
-    figures.append(
+
+@dataclass(frozen=True)
+class Measured:
+    """What the lifecycles did: ``orders`` of them, their AWS requests, invocations and log lines."""
+
+    orders: int
+    counts: Counter[tuple[str, str]]
+    invocations: list[Any]
+    log_lines: list[str]
+    stored_bytes: int
+    response_bytes: int
+
+
+def measured_usage(cfg: Config, ctx: Ctx, run: Measured) -> Usage:
+    n, counts, inv = run.orders, run.counts, run.invocations
+    functions = ctx.stack.model.functions
+    api = [i for i in inv if i.trigger.startswith("http ") or i.trigger == "authorizer"]
+    events = [i for i in inv if i not in api]
+    gb_s = sum(functions[i.function].memory / 1024 * math.ceil(i.duration_ms) / 1000 for i in inv)
+    memory = sum(functions[i.function].memory / 1024 for i in inv) / max(1, len(inv))
+    executions = counts.get(("stepfunctions", "StartExecution"), 0) / n
+    per_exec, _path = transitions_per_execution(next(iter(ctx.stack.model.state_machines.values())).definition)
+    return Usage(
+        api_requests=sum(1 for i in inv if i.trigger.startswith("http ")) / n,
+        api_invocations=len(api) / n,
+        event_invocations=len(events) / n,
+        gb_seconds=gb_s / n,
+        memory_gb=memory,
+        wru=sum(c for (svc, op), c in counts.items() if svc == "dynamodb" and op in WRITES) / n,
+        rru=sum(c for (svc, op), c in counts.items() if svc == "dynamodb" and op in READS) / n,
+        events=sum(c for (svc, op), c in counts.items() if svc == "sns" and op.startswith("Publish")) / n,
+        inbox_messages=sum(1 for i in events if i.trigger.startswith("sqs ")) / n,
+        secrets_calls=sum(c for (svc, _op), c in counts.items() if svc == "secretsmanager") / n,
+        transitions_per_execution=per_exec * executions,
+        traces=(sum(1 for i in inv if i.trigger.startswith("http ")) + len(events)) / n + executions,
+        function_log_bytes=sum(len(line) + 1 for line in run.log_lines) / n,
+        response_bytes=run.response_bytes / n,
+        stored_bytes=run.stored_bytes / n,
+        custom_metrics=len(emf_metrics(run.log_lines)),
+        **fixed_parts(cfg),
+    )
+
+
+def figures(usage: Usage, bills: dict[str, Bill]) -> list[Figure]:
+    out = [
+        Figure(SECTION, "API requests per order", usage.api_requests, "count"),
+        Figure(SECTION, "Lambda invocations per order", usage.api_invocations + usage.event_invocations, "count"),
+        Figure(SECTION, "Lambda GB-seconds per order", usage.gb_seconds, "GB-s"),
+        Figure(SECTION, "SNS calls per order (one order at a time)", usage.events, "count"),
         Figure(
             SECTION,
-            "Step Functions transitions per order",
-            executions * per_exec,
+            "Step Functions transitions per order (one order a batch)",
+            usage.transitions_per_execution,
             "count",
-            f"states on the path {'+'.join(path)} (+1 end) x executions",
-        )
-    )
-    figures.append(Figure(SECTION, "Lambda GB-seconds per order", gb_s, "GB-s"))
-    figures.append(
-        Figure(SECTION, "cost per million orders", total, "USD", "", None, f"prices as read {sheet['read_on']}; verify")
-    )
-    figures += [
-        Figure(SECTION, f"  {item}", usd, "USD", "cost per million orders", total)
-        for item, usd in sorted(breakdown.items(), key=lambda kv: -kv[1])
+        ),
+        Figure(SECTION, "log bytes the functions write per order", usage.function_log_bytes, "bytes"),
     ]
-    figures.append(
-        Figure(
-            SECTION,
-            "  (not in total) SQS ESM receive+delete, modeled",
-            esm_sqs,
-            "USD",
-            "cost per million orders",
-            total,
-            "2 requests per inbox message; the engine's own polling is uncounted",
-        )
-    )
-    return figures
+    for label, b in bills.items():
+        note = f"{b.volume.orders_per_execution:g} orders/execution, {b.volume.events_per_sns_call:g} events/SNS call"
+        out.append(Figure(SECTION, f"cost a month at {label} orders", b.total, "USD", "", None, note))
+        out.append(Figure(SECTION, f"  per million orders at {label}", b.per_million_orders, "USD"))
+        out.append(Figure(SECTION, f"  fixed a month (no orders) at {label}", b.fixed, "USD", "the month", b.total))
+        out += [
+            Figure(SECTION, f"  {label}: {name}", usd, "USD", "the month", b.total)
+            for name, usd in sorted(b.lines.items(), key=lambda kv: -kv[1])
+        ]
+    return out
