@@ -208,3 +208,26 @@ def test_a_body_nested_too_deeply_is_400(aws: AwsHarness, monkeypatch: pytest.Mo
     response = create(aws, monkeypatch, raw_body)
     assert response.status == 400, response.body
     assert aws.items("OrdersTable") == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["4242 4242 4242 4242", "4242424242424242", "x4242424242424242", "<script>alert(1)</script>", "bill ", "a.b", "é"],
+)
+def test_an_unknown_field_is_named_only_when_its_name_is_an_identifier(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    """Errors never contain a card number: a key that is no identifier is "an unknown field"."""
+    for response in (
+        create(aws, monkeypatch, json.dumps({"bill": 10, key: 1})),
+        pay(aws, monkeypatch, json.dumps({"creditCardDetails": CARD, key: "4242424242424242"})),
+    ):
+        assert_422_naming(response, "an unknown field")
+        text = json.dumps(response.body, ensure_ascii=False)
+        assert key not in text and "4242" not in text, text
+        assert response.body["detail"] == "Invalid request: an unknown field."
+
+
+def test_an_unknown_field_with_an_identifier_name_is_named(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_422_naming(create(aws, monkeypatch, '{"bill": 10, "discount_2": 5}'), "discount_2")
+    assert_422_naming(pay(aws, monkeypatch, json.dumps({"creditCardDetails": CARD, "tip": 1})), "tip")

@@ -38,12 +38,28 @@ def _dumps(value: Any) -> str:
     return json.dumps(to_plain(value), separators=(",", ":"), default=str)
 
 
+# A name worth echoing: an identifier, short, with few digits. Anything else a client sent as a key (a card
+# number, markup, a line of text) is not repeated back: errors never contain a card number.
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_MAX_DIGITS_IN_A_NAME = 4
+UNKNOWN_FIELD = "an unknown field"
+
+
+def _echoable(part: object) -> bool:
+    if isinstance(part, int):  # a list index
+        return True
+    name = str(part)
+    return bool(_FIELD_NAME.fullmatch(name)) and sum(c.isdigit() for c in name) <= _MAX_DIGITS_IN_A_NAME
+
+
 def _field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Name the offending field the way a client wrote it: `bill`, `creditCardDetails.number`."""
+    """Name the offending field the way a client wrote it: `bill`, `creditCardDetails.number` (or, for a name
+    that is no identifier, "an unknown field")."""
     result = []
     for error in errors:
-        loc = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
-        result.append({"field": ".".join(loc) or "body", "message": error.get("msg", "invalid value")})
+        loc = [part for part in error.get("loc", ()) if part not in ("body",)]
+        field = ".".join(str(part) for part in loc) if all(map(_echoable, loc)) else UNKNOWN_FIELD
+        result.append({"field": field or "body", "message": error.get("msg", "invalid value")})
     return result
 
 
