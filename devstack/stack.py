@@ -19,6 +19,7 @@ import uvicorn
 
 from devstack.aws import FaultInjector, MotoServer, make_client
 from devstack.events.pollers import SqsPoller, Wiring
+from devstack.events.schedules import SchedulePoller, schedule_pollers
 from devstack.events.streams import StreamPoller
 from devstack.gateway.app import Gateway
 from devstack.hooks import FaultHooks
@@ -47,7 +48,8 @@ class StackOptions:
     """How a :class:`LocalStack` runs its template; the defaults are ``make run``'s.
 
     ``port`` and ``aws_port``: the HTTP front's and the AWS services' (0: a free one). ``env`` overrides the
-    process environment for the engine's settings (``JWT_SECRET``, ``DELIVERY_DELAY_SECONDS``);
+    process environment for the engine's settings (``JWT_SECRET``, ``DELIVERY_DELAY_SECONDS``,
+    ``RECONCILE_INTERVAL_SECONDS``);
     ``function_env`` adds variables to functions' environments (key = logical id, or ``"*"`` for every
     function). ``logs_dir``: the functions' logs (None: ``.devstack/logs`` beside the template); ``watch``:
     restart a function's workers when its code changes; ``echo``: where the per-invocation lines go (None:
@@ -99,6 +101,7 @@ class LocalStack:
         self.pools: dict[str, FunctionPool] = {}
         self.sqs_pollers: list[SqsPoller] = []
         self.stream_pollers: list[StreamPoller] = []
+        self.schedule_pollers: list[SchedulePoller] = []
         self.moto: MotoServer | None = None
         self.gateway: Gateway | None = None
         self._server: uvicorn.Server | None = None
@@ -187,20 +190,17 @@ class LocalStack:
                 f.result()
 
     def _start_pollers(self, endpoint: str) -> None:
-        """One poller per enabled stream and queue event source; returns once the stream pollers read their shards."""
+        """One poller per enabled stream, queue and schedule event source; returns once the streams are read."""
         wiring = Wiring(endpoint, self._deliver, self._record, self._stop)
         for fn in self.model.functions.values():
             for st in fn.stream_events:
                 if st.enabled:
-                    table = self.model.tables[st.table]
-                    sp = StreamPoller(fn, st, table, wiring)
-                    self.stream_pollers.append(sp)
+                    self.stream_pollers.append(StreamPoller(fn, st, self.model.tables[st.table], wiring))
             for sq in fn.sqs_events:
                 if sq.enabled:
-                    queue = self.model.queues[sq.queue]
-                    qp = SqsPoller(fn, sq, queue, wiring)
-                    self.sqs_pollers.append(qp)
-        for t in [*self.stream_pollers, *self.sqs_pollers]:
+                    self.sqs_pollers.append(SqsPoller(fn, sq, self.model.queues[sq.queue], wiring))
+        self.schedule_pollers = schedule_pollers(self.model, wiring, self.settings)
+        for t in [*self.stream_pollers, *self.sqs_pollers, *self.schedule_pollers]:
             t.start()
         for sp in self.stream_pollers:
             sp.ready.wait(10)
@@ -260,7 +260,7 @@ class LocalStack:
         if self.pools:  # every worker gets its grace period at the same time, not one pool after another
             with ThreadPoolExecutor(max_workers=len(self.pools)) as ex:
                 list(ex.map(FunctionPool.stop, self.pools.values()))
-        for t in [*self._threads, *self.sqs_pollers, *self.stream_pollers]:
+        for t in [*self._threads, *self.sqs_pollers, *self.stream_pollers, *self.schedule_pollers]:
             t.join(timeout=5)
         if self.docker is not None:
             self.docker.stop()

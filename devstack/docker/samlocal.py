@@ -3,7 +3,7 @@
 The local stack keeps the AWS services (moto), the pollers and the state machine; the functions run in
 containers of the Lambda python3.11 image (:mod:`devstack.docker.image`):
 
-- the event functions (stream publishers, SQS inboxes) are invoked by the pollers through
+- the event functions (stream publishers, SQS inboxes, schedules) are invoked by the pollers through
   ``sam local start-lambda`` (the Lambda Invoke API on a local port);
 - the API is ``sam local start-api`` (the TOKEN authorizer included) behind a thin front on ``PORT``
   that gives it what API Gateway has and SAM local has not: the ``/api`` stage prefix, the template's

@@ -19,6 +19,7 @@ from typing import Any
 
 from devstack.template.builders import BUILDERS, NOT_ENFORCED_TYPES
 from devstack.template.builders.base import Build
+from devstack.template.builders.events import link_schedules
 from devstack.template.builders.lambda_ import sqs_source, stream_source
 from devstack.template.intrinsics import IntrinsicError, expand_language_extensions
 from devstack.template.model import (
@@ -75,6 +76,7 @@ def _link_event_sources(b: Build) -> None:
     table_by_stream = {str(b.r.get_att(lid, "StreamArn")): lid for lid in b.tables}
     for lid, props, _raw in b.mappings:
         _link_mapping(b, lid, props, table_by_stream)
+    link_schedules(b)
     for q in b.queues.values():
         if q.redrive:
             dlq = b.queue_by_arn(q.redrive.dead_letter_arn)

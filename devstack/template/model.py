@@ -59,6 +59,16 @@ class StreamEventSource:
 
 
 @dataclass
+class ScheduleEventSource:
+    """A Schedule (EventBridge rule) or ScheduleV2 (EventBridge Scheduler) event: a rate() every this often."""
+
+    name: str  # the rule's or schedule's logical id
+    expression: str  # as written: rate(1 minute)
+    period_seconds: float
+    enabled: bool = True
+
+
+@dataclass
 class ApiRoute:
     method: str  # upper case or ANY
     path: str  # template path, e.g. /orders/{orderId}
@@ -82,6 +92,7 @@ class FunctionModel:
     sqs_events: list[SqsEventSource] = field(default_factory=list)
     stream_events: list[StreamEventSource] = field(default_factory=list)
     api_events: list[ApiRoute] = field(default_factory=list)
+    schedule_events: list[ScheduleEventSource] = field(default_factory=list)
 
 
 @dataclass

@@ -11,12 +11,15 @@ from tests.support.lambda_env import TEMPLATE
 # Short delivery so the whole lifecycle completes in a test; long enough to cancel a confirmed
 # order first. Short visibility timeout so retried messages come back quickly.
 OVERRIDES = {"DeliveryDelaySeconds": "3", "InboxVisibilityTimeoutSeconds": "1", "InboxMaxReceiveCount": "3"}
+# The payments reconciler's schedule, every 2 s instead of every minute (as make run's environment may set it).
+SETTINGS = {"RECONCILE_INTERVAL_SECONDS": "2"}
 
 
 # Package scope: the stack stops before another suite starts its own (one per process).
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(TEMPLATE, StackOptions(port=0, parameter_overrides=OVERRIDES, echo=lambda line: None)) as running:
+    options = StackOptions(port=0, parameter_overrides=OVERRIDES, env=SETTINGS, echo=lambda line: None)
+    with LocalStack(TEMPLATE, options) as running:
         yield running
 
 

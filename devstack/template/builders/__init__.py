@@ -9,6 +9,7 @@ from typing import Any
 from devstack.template.builders.apigateway import build_permission, build_rest_api, build_stage
 from devstack.template.builders.base import Build
 from devstack.template.builders.dynamodb import build_table
+from devstack.template.builders.events import build_rule, build_schedule
 from devstack.template.builders.lambda_ import build_event_source_mapping, build_function, build_layer
 from devstack.template.builders.secretsmanager import build_secret
 from devstack.template.builders.sns import build_subscription, build_topic
@@ -44,5 +45,7 @@ BUILDERS: dict[str, Callable[[Build, str, dict[str, Any], dict[str, Any]], None]
     "AWS::SNS::Subscription": build_subscription,
     "AWS::SecretsManager::Secret": build_secret,
     "AWS::Lambda::Permission": build_permission,
+    "AWS::Events::Rule": build_rule,
+    "AWS::Scheduler::Schedule": build_schedule,
 }
 EMULATED_TYPES = set(BUILDERS)

@@ -48,6 +48,7 @@ class Build:
     layers: dict[str, Path] = field(default_factory=dict)
     routes: list[PendingRoute] = field(default_factory=list)
     mappings: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    schedules: list[tuple[str, str, str, list[str]]] = field(default_factory=list)  # id, expression, state, targets
     stages: dict[str, str] = field(default_factory=dict)  # API logical id -> stage name
     traced: list[str] = field(default_factory=list)
     architectures: dict[str, list[str]] = field(default_factory=dict)
