@@ -21,6 +21,7 @@ from devstack.aws import Fault
 from devstack.docker.samlocal import DockerRuntime
 from tests.docker.conftest import ROOT, sam_invoke
 from tests.e2e.support import eventually
+from tests.support.chain import executions_of
 
 ORDER_ID = "01JD0000000000000000000000"
 EVENTS = ROOT / "events"
@@ -182,7 +183,7 @@ def test_orders_inbox_payment_processed(docker_stack: LocalStack, runtime: Docke
     assert status(docker_stack, "OrdersTable") in {"confirmed", "delivered"}
     sfn = docker_stack.client("stepfunctions")
     runs = sfn.list_executions(stateMachineArn=docker_stack.physical_id("DeliveryStateMachine"))["executions"]
-    assert ORDER_ID in {r["name"] for r in runs}
+    assert executions_of(sfn, runs, ORDER_ID)  # one execution per inbox batch, its input lists the order
     # The delivery execution, in the local stack's Step Functions, delivers it.
     eventually(lambda: status(docker_stack, "OrdersTable"), lambda s: s == "delivered", timeout=60, what="delivered")
 
