@@ -116,3 +116,24 @@ def test_every_line_names_what_moves_it():
     for line in LINES:
         assert line.moved_by.strip(), line.name
         assert (line.per_order is None) != (line.fixed is None), line.name
+
+
+def test_the_fixed_parts_are_counted_in_the_template():
+    """bench/cost.py reads the stack's fixed parts from template.yaml as CloudFormation gets it."""
+    from bench.common import Config
+    from bench.cost import fixed_parts
+    from tests.support.sam_template import ROOT, transformed_template
+
+    parts = fixed_parts(Config(quick=True, template=ROOT / "template.yaml", out=ROOT / "unused.json"))
+    cfn = transformed_template()
+    alarms = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    read = sum(len([q for q in a.get("Metrics", []) if "MetricStat" in q]) or 1 for a in alarms)
+    assert parts["alarm_metrics"] == read > len(alarms)  # metric math alarms pay for each metric they read
+    assert parts["dashboards"] == 1
+    assert parts["secrets"] == 2  # JwtSecret (hs256, the default) and CardFingerprintKey
+    assert parts["polled_queues"] == 2  # OrdersInbox and PaymentsInbox; the streams' polling is free
+    routes = sum(len(methods) for methods in next(
+        r["Properties"]["Body"]["paths"] for r in cfn["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"
+    ).values())  # fmt: skip
+    assert parts["api_methods"] == routes
+    assert parts["log_retention_days"] == int(cfn["Parameters"]["LogRetentionDays"]["Default"])

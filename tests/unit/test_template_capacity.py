@@ -141,3 +141,17 @@ def test_the_event_topics_are_standard_topics(cfn):
     would need MessageGroupId and MessageDeduplicationId on every entry."""
     for lid in ("OrdersTopic", "PaymentsTopic"):
         assert not cfn["Resources"][lid]["Properties"].get("FifoTopic"), lid
+
+
+def test_the_capacity_table_quotes_prods_throttles_and_the_delivery_batch_limit():
+    """docs/deploy.md#capacity and the template agree on the figures the first bottlenecks are computed from."""
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    capacity = text[text.index("## Capacity") :]
+    prod = _overrides("prod")
+    assert f"prod {int(prod['ApiWriteThrottleRateLimit']):,} rps" in capacity
+    assert f"prod {int(prod['ApiReadThrottleRateLimit']):,} rps" in capacity
+    assert f"prod {prod['StreamParallelizationFactor']}" in capacity
+    from orders.delivery import MAX_ORDERS_PER_EXECUTION
+
+    assert f"up to {MAX_ORDERS_PER_EXECUTION} a batch" in capacity
+    assert "The first three bottlenecks" in capacity
