@@ -30,7 +30,7 @@ NO_FUNDS_CARD = {"number": "4000000000009995", "cvt": 123, "expiry": "12/30"}
 EXPIRED_CARD = {"number": "4242424242424242", "cvt": 123, "expiry": "01/20"}
 
 ORDER_STATUSES = {"created", "confirmed", "declined", "cancelled", "delivered"}
-PAYMENT_STATUSES = {"pending", "processing", "paid", "declined", "voided", "refunded"}
+PAYMENT_STATUSES = {"pending", "processing", "paid", "declined", "voided", "refunding", "refunded"}
 
 
 class ConditionNotMetError(AssertionError):

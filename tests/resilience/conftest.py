@@ -38,6 +38,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         StackOptions(
             port=0,
             parameter_overrides=OVERRIDES,
+            env={"RECONCILE_INTERVAL_SECONDS": "1"},  # the payments reconciler's schedule, every second
             echo=lambda line: None,
             watch=False,
             logs_dir=tmp / "logs",
