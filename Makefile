@@ -6,7 +6,7 @@ PYTHON ?= $$(tools/find-python 3.11)
 VENV := .venv
 PY := $(VENV)/bin/python
 SAM := $(VENV)/bin/sam
-# asl-validator (npm, pinned in tools/asl/package-lock.json) checks statemachine/*.asl.json: tests/unit/test_delivery_asl.py
+# asl-validator (npm, pinned in tools/asl/package-lock.json) checks statemachine/*.asl.json: tests/build/test_delivery_asl.py
 ASL_TOOLS := tools/asl
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
@@ -17,7 +17,7 @@ PORT ?= 3000
 SUB ?= $(if $(filter command line,$(origin USER)),$(USER),alice)
 QUEUE ?=
 
-.PHONY: help venv asl-validator replay redrive-events run run-docker invoke test-docker token test lint typecheck template-check build lock unit integration e2e openapi events bench soak chaos redrive clean
+.PHONY: help check venv asl-validator replay redrive-events run run-docker invoke test-docker token test lint typecheck template-check build lock unit integration e2e openapi events bench soak chaos redrive clean
 
 help:
 	@echo "Start and try it"
@@ -30,7 +30,8 @@ help:
 	@echo "  make lint          ruff check and ruff format --check"
 	@echo "  make typecheck     mypy"
 	@echo "  make template-check  cfn-lint with the Serverless Rules, sam validate --lint"
-	@echo "  make unit          tests/unit"
+	@echo "  make check         the fast tier, under a minute: ruff and tests/unit (no moto, npm or sam build)"
+	@echo "  make unit          tests/unit alone (tests/moto, tests/build, ...: make test runs every suite)"
 	@echo "  make integration   tests/integration: the whole system in one process"
 	@echo "  make e2e           tests/e2e: plain HTTP against a local stack (or API_URL)"
 	@echo "  make test-docker   tests/docker: every function in the Lambda runtime (installs Docker if needed)"
@@ -112,17 +113,24 @@ lock: venv
 	# only Swagger UI's files are served: its Jinja2 dependency is left out
 	$(LOCK) --no-deps -o functions/docs/requirements.txt functions/docs/requirements.in
 
-# Each suite runs in its own process: moto's state is global to a process, and the local
-# stack, the unit tests' moto server and the resilience stack must not share it.
+# Each suite runs in its own process: moto's state is global to a process, and the local stack, the moto
+# server of tests/moto and the resilience stack must not share it. tests/unit: pure Python (make check);
+# tests/moto: the handlers and tools against moto; tests/build: sam build's output and asl-validator (npm);
 # tests/docker: the whole system in the Lambda runtime in Docker (make test-docker; installs Docker if needed).
-PYTEST_SUITES := unit moto devstack integration e2e resilience chaos docker
+PYTEST_SUITES := unit moto build devstack integration e2e resilience chaos docker
 
 test: lint typecheck template-check build
 	@set -e; for suite in $(PYTEST_SUITES); do \
 	  if [ -d tests/$$suite ]; then echo "== pytest tests/$$suite"; $(PY) -m pytest tests/$$suite; fi; \
 	done
 
-unit: venv asl-validator
+# The fast tier: lint and the pure tests (tests/unit: no moto, no npm, no sam build), well under a minute.
+check: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest tests/unit -q
+
+unit: venv
 	$(PY) -m pytest tests/unit
 
 integration: venv

@@ -60,7 +60,7 @@ class GatewayAnswer:
 
 # What the gateway answers before (or instead of) the function. The functions' own errors come from their
 # routes' `responses`; these are added here, the one place the document is completed after generation,
-# because no function ever returns them. tests/unit/test_docs.py checks them against template.yaml.
+# because no function ever returns them. tests/moto/test_docs.py checks them against template.yaml.
 GATEWAY_ANSWERS = {
     "UNAUTHORIZED": GatewayAnswer(401, "secured", "Missing, malformed, expired or wrongly signed bearer token."),
     "ACCESS_DENIED": GatewayAnswer(403, "secured", "The token does not allow this request."),

@@ -1,8 +1,8 @@
 """The order use cases alone, with an in-memory store and delivery scheduler (fast; no moto).
 
 The fake store moves a status only as orders.domain.TRANSITIONS allows, as the repository's conditional
-UpdateItem does (the last test holds the two to each other on moto); tests/unit/test_orders_api.py drives
-the same routes through the real handlers and tables.
+UpdateItem does (tests/moto/test_orders_repository.py holds the two to each other on moto);
+tests/moto/test_orders_api.py drives the same routes through the real handlers and tables.
 """
 
 from __future__ import annotations
@@ -12,12 +12,9 @@ from decimal import Decimal
 import pytest
 
 from orders import service
-from orders.domain import TRANSITIONS, OrderStatus
+from orders.domain import OrderStatus
 from orders.models import Order, OrderRecord
-from orders.repository import OrdersRepository
-from platform_core.dynamo import TransitionRejectedError
 from tests.support.fakes import FakeDeliveryScheduler, FakeOrdersStore, ThrottledError
-from tests.support.lambda_env import AwsHarness
 
 USER, OTHER = "alice", "bob"
 
@@ -255,41 +252,6 @@ def test_a_delivered_order_cannot_be_cancelled(store, scheduler):
     with pytest.raises(service.OrderConflictError) as conflict:
         service.cancel_order(store, USER, order.id, "c-cancel")
     assert conflict.value.order.status == OrderStatus.DELIVERED
-
-
-# ------------------------------------------------------------------ the fake's rule is the repository's
-
-
-def test_the_fake_store_moves_exactly_as_the_repository_on_dynamodb(aws: AwsHarness):
-    """Every (status, target) pair, through OrdersRepository's conditional UpdateItem on moto and through
-    the fake: the same outcome, and the same record back (moved, or the current one when refused)."""
-    real = OrdersRepository(aws.client("dynamodb"), aws.physical_id("OrdersTable"))
-    fake = FakeOrdersStore()
-    allowed = set()
-    for n, (source, target) in enumerate((s, t) for s in OrderStatus for t in TRANSITIONS):
-        record = OrderRecord(
-            id=f"01JD00000000000000000000{n:02d}",
-            userId=USER,
-            bill=Decimal("12.34"),
-            status=source,
-            createdAt="2026-01-01T00:00:00.000Z",
-            updatedAt="2026-01-01T00:00:00.000Z",
-            correlationId="c0",
-        )
-        outcomes = []
-        for repo in (real, fake):
-            assert repo.add(record) and not repo.add(record)
-            assert repo.get(USER, record.id) == record  # the item <-> record mapping round-trips
-            try:
-                outcomes.append(repo.move(USER, record.id, target, now="2026-01-01T00:00:01.000Z", correlation_id="c1"))
-            except TransitionRejectedError as rejected:
-                outcomes.append(rejected.current)
-        assert outcomes[0] == outcomes[1], (source, target)
-        assert type(outcomes[0].bill) is Decimal
-        if outcomes[0].status == target != source:
-            allowed.add((source, target))
-    assert allowed == {(s, t) for t, sources in TRANSITIONS.items() for s in sources}
-    assert real.get(USER, "01JD0000000000000000000099") is None
 
 
 # ------------------------------------------------------------------ injected clock and ids

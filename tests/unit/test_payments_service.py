@@ -1,7 +1,7 @@
 """The payment use cases alone, with an in-memory store and the sandbox processor (fast; no moto).
 
 Each race is driven by the processor: its charge lets something else run before the result is
-recorded. tests/unit/test_payments_races.py drives the same races through the real handlers.
+recorded. tests/moto/test_payments_races.py drives the same races through the real handlers.
 """
 
 from __future__ import annotations

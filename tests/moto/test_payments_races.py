@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from devstack.aws import Fault
+from tests.moto.test_payments_api import GOOD_CARD, ORDER_ID, open_payment
 from tests.support.lambda_env import ApiRequest, AwsHarness, LambdaContext, Response, api_event, load_event
-from tests.unit.test_payments_api import GOOD_CARD, ORDER_ID, open_payment
 
 DECLINED_CARD = {**GOOD_CARD, "number": "4000000000000002"}
 

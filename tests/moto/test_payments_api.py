@@ -151,6 +151,7 @@ def test_paying_unknown_or_foreign_payment_is_404(aws: AwsHarness, pay):
 
 
 def test_concurrent_pays_charge_once(aws: AwsHarness, monkeypatch: pytest.MonkeyPatch):
+    """Pays at once on the real conditional writes; tests/e2e/test_concurrency.py sends them over HTTP."""
     open_payment(aws)
     handler = aws.handler("PayOrderFunction", monkeypatch)
 
@@ -163,6 +164,9 @@ def test_concurrent_pays_charge_once(aws: AwsHarness, monkeypatch: pytest.Monkey
         statuses = sorted(pool.map(attempt, range(8)))
     assert statuses.count(200) == 1
     assert set(statuses) == {200, 409}
+    # The card was charged once: the sandbox processor's own record (what tests/e2e cannot see).
+    assert [entry["kind"] for entry in aws.items("CardSandboxTable")] == ["charge"]
+    assert aws.items("PaymentsTable")[0]["status"] == "paid"
 
 
 def test_idempotency_key_replays_the_payment_and_the_decline(aws: AwsHarness, pay):

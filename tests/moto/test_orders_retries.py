@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from devstack.aws import Fault
+from tests.moto.test_payments_retries import metric_total
 from tests.support.lambda_env import ApiRequest, AwsHarness, LambdaContext, Response, api_event, load_event
 from tests.support.lost_answers import LoseAnswers, writes_to
-from tests.unit.test_payments_retries import metric_total
 
 ORDER_ID = "01JD0000000000000000000000"  # the sample events' order
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from devstack.aws import Fault
+from tests.moto.test_payments_api import GOOD_CARD, ORDER_ID, open_payment
+from tests.moto.test_payments_races import DECLINED_CARD, Interposed, cancel_event, ledger, payment
 from tests.support.lambda_env import ApiRequest, AwsHarness, LambdaContext, Response, api_event
 from tests.support.lost_answers import LoseAnswers, writes_to
-from tests.unit.test_payments_api import GOOD_CARD, ORDER_ID, open_payment
-from tests.unit.test_payments_races import DECLINED_CARD, Interposed, cancel_event, ledger, payment
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

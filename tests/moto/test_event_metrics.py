@@ -11,9 +11,9 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from devstack.aws import Fault
+from tests.moto.test_events import seed_order
 from tests.support.lambda_env import AwsHarness, LambdaContext, load_event
 from tests.support.sam_template import sam_template
-from tests.unit.test_events import seed_order
 
 EVENT_FUNCTIONS = {
     "OrdersPublisherFunction": "orders-stream-created.json",
