@@ -1,6 +1,8 @@
 """The event chain of the contract's "What happens behind the routes", end to end in the local stack."""
 
 import json
+import threading
+from collections.abc import Callable
 
 from devstack import LocalStack
 from tests.support.chain import DECLINED_CARD, Chain, eventually, execution_orders, invariant_violations
@@ -74,9 +76,40 @@ def test_cancel_after_pay_refunds_and_the_order_is_never_delivered(chain: Chain)
     quiesce_and_check(chain)
 
 
-def test_cancel_racing_the_payments_creation_still_voids(chain: Chain):
-    order = chain.create_order()
-    chain.cancel(order["id"])  # very likely before the payment exists
+class HoldDeliveries:
+    """Fault hooks that inject no fault: they hold every delivery to one function until released."""
+
+    def __init__(self, function: str) -> None:
+        self.function = function
+        self.holding = threading.Event()
+        self.released = threading.Event()
+
+    def aws_fault(self, service: str, operation: str, user_agent: str, internal: bool) -> None:
+        return None
+
+    def arm_kill(self, function: str, kill: Callable[[], bool]) -> None:
+        return None
+
+    def observed(self, function: str, seconds: float) -> None:
+        pass
+
+    def refuse_delivery(self, function: str) -> None:
+        if function == self.function:
+            self.holding.set()
+            self.released.wait()
+
+
+def test_a_cancel_made_before_the_payment_exists_still_voids_it(chain: Chain):
+    hold = HoldDeliveries("PaymentsInboxFunction")
+    chain.stack.attach_hooks(hold)
+    try:
+        order = chain.create_order()
+        hold.holding.wait()  # the payment-create-event has reached payments, whose consumer waits
+        assert chain.payment(order["id"]) is None
+        assert chain.cancel(order["id"]).status_code == 200
+    finally:
+        hold.released.set()
+        chain.stack.attach_hooks(None)  # type: ignore[arg-type]
     chain.wait_payment(order["id"], "voided")
     quiesce_and_check(chain)
 
