@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from devstack.aws import Fault
+from tests.moto.test_payments_api import open_payment
+from tests.moto.test_payments_races import DECLINED_CARD, Functions, expire_claim, ledger, payment
 from tests.support.lambda_env import AwsHarness, LambdaContext
-from tests.unit.test_payments_api import open_payment
-from tests.unit.test_payments_races import DECLINED_CARD, Functions, expire_claim, ledger, payment
 
 
 def strand(aws: AwsHarness, fns: Functions, card: dict[str, Any] | None = None, *, cancel: bool = False) -> None:
