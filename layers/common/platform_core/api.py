@@ -58,7 +58,9 @@ def _field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     result = []
     for error in errors:
         loc = [part for part in error.get("loc", ()) if part not in ("body",)]
-        field = ".".join(str(part) for part in loc) if all(map(_echoable, loc)) else UNKNOWN_FIELD
+        # A query, path or header parameter's name is one the route declares (idempotency-key), never a client's.
+        declared = bool(loc) and loc[0] in PARAMETER_PLACES
+        field = ".".join(str(part) for part in loc) if declared or all(map(_echoable, loc)) else UNKNOWN_FIELD
         result.append({"field": field or "body", "message": error.get("msg", "invalid value")})
     return result
 
