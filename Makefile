@@ -119,10 +119,14 @@ lock: venv
 # tests/docker: the whole system in the Lambda runtime in Docker (make test-docker; installs Docker if needed).
 PYTEST_SUITES := unit moto build devstack integration e2e resilience chaos docker
 
+# Suites whose tests share nothing run in two processes (pytest-xdist): each worker has a moto server of its own.
+PYTEST_ARGS_moto := -n 2
+
+# Each suite prints its time, so the CI's log says where the minutes go.
 test: lint typecheck template-check build
-	@set -e; for suite in $(PYTEST_SUITES); do \
-	  if [ -d tests/$$suite ]; then echo "== pytest tests/$$suite"; $(PY) -m pytest tests/$$suite; fi; \
-	done
+	@set -e; $(foreach suite,$(PYTEST_SUITES),if [ -d tests/$(suite) ]; then \
+	  echo "== pytest tests/$(suite) $(PYTEST_ARGS_$(suite))"; start=$$SECONDS; \
+	  $(PY) -m pytest tests/$(suite) $(PYTEST_ARGS_$(suite)); echo "== tests/$(suite): $$((SECONDS - start)) s"; fi;)
 
 # The fast tier: lint and the pure tests (tests/unit: no moto, no npm, no sam build), well under a minute.
 check: venv
