@@ -84,8 +84,8 @@ def run_once(request: KeyedRequest | None, operation: Callable[[], Outcome], lam
     if request is None:
         return operation()
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        BaseError,
         IdempotencyAlreadyInProgressError,
-        IdempotencyPersistenceLayerError,
         IdempotencyValidationError,
     )
 
@@ -104,8 +104,12 @@ def run_once(request: KeyedRequest | None, operation: Callable[[], Outcome], lam
         raise KeyReusedError from exc
     except IdempotencyAlreadyInProgressError as exc:
         raise KeyInProgressError from exc
-    except IdempotencyPersistenceLayerError as exc:
-        logger.warning("idempotency store failed", extra={"error": str(exc.__cause__ or exc)})
+    except BaseError as exc:
+        # The store failed or answered inconsistently (IdempotencyPersistenceLayerError,
+        # IdempotencyInconsistentStateError, ...): nothing is decided, the same key is safe to send again.
+        logger.warning(
+            "idempotency store failed", extra={"error": type(exc).__name__, "cause": str(exc.__cause__ or exc)}
+        )
         raise StoreUnavailableError from exc
     return int(stored["status"]), dict(stored["body"]), dict(stored.get("headers") or {})
 
@@ -115,8 +119,10 @@ def _reservations() -> tuple[Any, str]:
     return aws_client("dynamodb"), require_env("IDEMPOTENCY_TABLE_NAME")
 
 
-def reserve(request: KeyedRequest, values: dict[str, str]) -> dict[str, str]:
-    """The values the first request with this key reserved (these, if it is the first).
+def reserve(request: KeyedRequest, values: dict[str, str], clock: Callable[[], float] = time.time) -> dict[str, str]:
+    """The values the first request with this key reserved within the key's lifetime (these, if it is the
+    first). A reservation past its ``expiration`` is taken afresh, as Powertools treats its own expired
+    record, whether or not DynamoDB's TTL has deleted it yet (it deletes within days, not on time).
 
     Powertools replays a finished request, but an attempt that dies after its effect and before its
     record says so (a killed worker, a failing store) leaves the record open; once that expires, the
@@ -128,9 +134,10 @@ def reserve(request: KeyedRequest, values: dict[str, str]) -> dict[str, str]:
         record_key(("reservation", *request.scope), request.user_id, request.key).encode()
     ).hexdigest()
     body = hashlib.sha256(json.dumps(to_plain(request.payload), sort_keys=True, default=str).encode()).hexdigest()
+    now = int(clock())
     item = {
         "id": f"reservation#{digest}",
-        "expiration": int(time.time()) + KEY_LIFETIME_SECONDS,
+        "expiration": now + KEY_LIFETIME_SECONDS,
         "payloadHash": body,
         **values,
     }
@@ -138,7 +145,10 @@ def reserve(request: KeyedRequest, values: dict[str, str]) -> dict[str, str]:
         client.put_item(
             TableName=table,
             Item=serialize(item),
-            ConditionExpression="attribute_not_exists(id)",
+            # Expired as Powertools counts it (its put's condition is the same "expiry < now").
+            ConditionExpression="attribute_not_exists(id) OR #expiration < :now",
+            ExpressionAttributeNames={"#expiration": "expiration"},
+            ExpressionAttributeValues=serialize({":now": now}),
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except client.exceptions.ConditionalCheckFailedException as exc:
