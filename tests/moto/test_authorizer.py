@@ -858,7 +858,9 @@ def test_an_empty_or_unusable_key_set_refuses_the_token_with_a_logged_reason(
         {"sub": ["alice"]},
         {"sub": 42},
     ],
-    ids=repr,
+    # Named by claim and type, not repr: a repr carries the clock, and pytest-xdist's workers must collect
+    # the same ids.
+    ids=lambda overrides: "-".join(f"{claim}-{type(value).__name__}" for claim, value in overrides.items()),
 )
 def test_validly_signed_token_with_a_claim_of_the_wrong_type_is_refused(
     app: ModuleType, overrides: dict[str, Any]
