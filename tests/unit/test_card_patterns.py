@@ -90,6 +90,8 @@ def test_the_cvc_schema_is_the_cvc_rule(raw: Any):
 @example("13/30")
 @example("12/2200")
 @example("1/1999")
+@example("1/0000")
+@example("1/0030")
 @example(" 12/30 ")
 @example("12/30\n")
 def test_the_expiry_schema_is_the_expiry_rule(raw: str):

@@ -83,7 +83,8 @@ def parse_expiry(raw: str) -> Expiry:
     text = raw.strip(_SPACE)
     if match := _MONTH_YEAR.fullmatch(text):
         month, year = int(match[1]), int(match[2])
-        year = year + 2000 if year < 100 else year
+        # Only a two-digit year is of this century: "0030" is the year 30, refused as implausible.
+        year = year + 2000 if len(match[2]) == 2 else year
     elif match := _MONTH_DAY_YEAR.fullmatch(text):
         month, day, year = int(match[1]), int(match[2]), int(match[3])
         if not 1 <= month <= 12 or not 1 <= day <= calendar.monthrange(year, month)[1]:
