@@ -36,10 +36,12 @@ VOLUMES = {
 
 
 def transitions_per_execution(definition: dict[str, Any]) -> tuple[int, list[str]]:
-    """States entered on the happy path from StartAt, plus one for the transition to the end.
+    """States entered on the happy path from StartAt (a Choice's Default is the happy path: every statement
+    done), plus one for the transition to the end.
 
-    Wait -> Task(End) counts 3 (start->Wait, Wait->Task, Task->end), the conservative reading; AWS's
-    "each step executed" reading gives one less (2).
+    Wait -> Task -> Choice -> Succeed counts 5, the conservative reading; AWS's "each step executed" reading
+    gives one less (4). The retry path (a statement failed for another reason than its condition) is rare and
+    not counted.
     """
     states = definition["States"]
     name = definition["StartAt"]
@@ -47,9 +49,14 @@ def transitions_per_execution(definition: dict[str, Any]) -> tuple[int, list[str
     while True:
         path.append(name)
         st = states[name]
-        if st.get("End") or st.get("Type") in ("Succeed", "Fail") or "Next" not in st:
+        if st.get("End") or st.get("Type") in ("Succeed", "Fail"):
             break
-        name = st["Next"]
+        if st.get("Type") == "Choice":
+            name = st["Default"]
+        elif "Next" in st:
+            name = st["Next"]
+        else:
+            break
     return len(path) + 1, path
 
 

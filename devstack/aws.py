@@ -25,6 +25,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from devstack.hooks import TIMEOUT, AwsFault, FaultHooks
+from devstack.stepfunctions import use_aws_reference_paths
 from devstack.template import REGION
 
 INTERNAL_UA = "devstack-internal"
@@ -285,6 +286,7 @@ class MotoServer(ThreadedMotoServer):
         self._extra_servers: list[Any] = []
         # Step Functions service integrations call back into moto on MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
+        use_aws_reference_paths()
         super().__init__(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.faults = FaultInjector()
         self.middleware: AwsMiddleware | None = None

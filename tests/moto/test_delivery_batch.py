@@ -15,6 +15,7 @@ import pytest
 
 from devstack.aws import Fault
 from tests.support.lambda_env import AwsHarness, LambdaContext, load_event
+from tests.support.sam_template import ROOT
 
 PAID = load_event("orders-inbox-payment-processed.json")["Records"][0]
 
@@ -172,3 +173,132 @@ def test_a_throttled_start_fails_the_messages_of_its_orders_only_and_is_counted(
     (execution,) = finished(aws, 1)
     assert statuses(aws)["01JD0000000000000000000001"] == "delivered"
     assert execution["status"] == "SUCCEEDED"
+
+
+def answer_statements(monkeypatch: pytest.MonkeyPatch, errors: dict[str, str]) -> list[str]:
+    """BatchExecuteStatement answers the statement of each order in ``errors`` with that error code in its
+    response (not applied), as DynamoDB does for one throttled statement; the other statements run. moto
+    itself never answers a per-statement error. Returns the order ids answered so, one per answer."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.batch_execute_statement
+    answered: list[str] = []
+
+    def batch_execute_statement(self: Any, statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        def order_of(statement: dict[str, Any]) -> str | None:
+            values = [next(iter(p.values())) for p in statement.get("Parameters", [])]
+            return next((v for v in values if v in errors), None)
+
+        run = [s for s in statements if order_of(s) is None]
+        results = iter(original(self, run) if run else [])
+        responses = []
+        for statement in statements:
+            order_id = order_of(statement)
+            if order_id is None:
+                responses.append(next(results))
+            else:
+                answered.append(order_id)
+                responses.append({"Error": {"Code": errors[order_id], "Message": "injected"}})
+        return responses
+
+    monkeypatch.setattr(DynamoDBBackend, "batch_execute_statement", batch_execute_statement)
+    return answered
+
+
+def deliver(aws: AwsHarness, orders: list[tuple[str, str]], machine: str = "") -> dict[str, Any]:
+    """Start one delivery execution of ``orders`` (user, order id); the execution once it has ended."""
+    from orders.delivery import StepFunctionsDeliveryScheduler
+    from orders.repository import delivered_statement
+
+    sfn = aws.client("stepfunctions")
+    statement = delivered_statement(aws.physical_id("OrdersTable"))
+    scheduler = StepFunctionsDeliveryScheduler(sfn, machine or aws.physical_id("DeliveryStateMachine"), statement, 0)
+    for user, order_id in orders:
+        scheduler.begin(f"msg-{order_id}")
+        scheduler.schedule(user, order_id, f"corr-{order_id}")
+    assert scheduler.flush() == set()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        done = [e for e in sfn.list_executions(stateMachineArn=scheduler.state_machine_arn)["executions"]]
+        if done and done[0]["status"] != "RUNNING":
+            return dict(sfn.describe_execution(executionArn=done[0]["executionArn"]))
+        time.sleep(0.05)
+    raise AssertionError("the delivery execution is still running")
+
+
+def states_entered(aws: AwsHarness, execution: dict[str, Any]) -> list[str]:
+    history = aws.client("stepfunctions").get_execution_history(executionArn=execution["executionArn"], maxResults=1000)
+    return [e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e]
+
+
+def test_a_statement_throttled_inside_the_batch_is_retried_until_its_order_is_delivered(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+):
+    """DynamoDB answers one statement ThrottlingError inside a successful BatchExecuteStatement: that order is
+    retried on its own (and its retry throttled once more, then backed off), not left confirmed."""
+    for order_id in ("o-1", "o-throttled", "o-3"):
+        seed(aws, order_id, "confirmed")
+    seed(aws, "o-cancelled", "cancelled")
+    answered = answer_statements(
+        monkeypatch, {"o-throttled": "ThrottlingError", "o-cancelled": "ConditionalCheckFailed"}
+    )
+    retry = aws.server.faults.inject(
+        Fault(service="dynamodb", operation="ExecuteStatement", status=400, code="ThrottlingException", times=1)
+    )
+    orders = [("alice", "o-1"), ("alice", "o-throttled"), ("alice", "o-cancelled"), ("alice", "o-3")]
+    execution = deliver(aws, orders)
+    assert execution["status"] == "SUCCEEDED"
+    assert answered == ["o-throttled", "o-cancelled"]
+    assert retry.hits == 1
+    assert statuses(aws) == {
+        "o-1": "delivered",
+        "o-throttled": "delivered",
+        "o-3": "delivered",
+        "o-cancelled": "cancelled",
+    }
+    assert "RetryEachStatement" in states_entered(aws, execution)
+
+
+def test_failed_conditions_alone_are_each_orders_outcome_and_cost_no_retry(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+):
+    seed(aws, "o-confirmed", "confirmed")
+    seed(aws, "o-cancelled", "cancelled")
+    answer_statements(monkeypatch, {"o-cancelled": "ConditionalCheckFailed", "o-missing": "ConditionalCheckFailed"})
+    execution = deliver(aws, [("alice", "o-cancelled"), ("alice", "o-missing"), ("alice", "o-confirmed")])
+    assert execution["status"] == "SUCCEEDED"
+    assert statuses(aws) == {"o-confirmed": "delivered", "o-cancelled": "cancelled"}
+    entered = states_entered(aws, execution)
+    assert entered == ["WaitForDelivery", "MarkDelivered", "AnyStatementFailed", "Delivered"]
+    # The cost model counts the same path (bench/cost.py): these states, plus one for the end.
+    from bench.cost import transitions_per_execution
+
+    definition = json.loads((ROOT / "statemachine" / "delivery.asl.json").read_text())
+    assert transitions_per_execution(definition) == (len(entered) + 1, entered)
+
+
+def test_a_statement_that_keeps_failing_fails_the_execution_and_only_its_order_stays_confirmed(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+):
+    """Its retries run out: the execution fails (what DeliveryFailedAlarm counts) instead of succeeding with an
+    order left confirmed. The template's definition with its retries cut to one quick try each, so the test
+    does not sit through minutes of back-off."""
+    definition = json.loads((ROOT / "statemachine" / "delivery.asl.json").read_text())
+    inner = definition["States"]["RetryEachStatement"]["ItemProcessor"]["States"]["MarkOneDelivered"]
+    for retrier in inner["Retry"]:
+        retrier.update(IntervalSeconds=1, MaxAttempts=min(retrier["MaxAttempts"], 1))
+    sfn = aws.client("stepfunctions")
+    machine = sfn.describe_state_machine(stateMachineArn=aws.physical_id("DeliveryStateMachine"))
+    quick = sfn.create_state_machine(
+        name="delivery-quick", definition=json.dumps(definition), roleArn=machine["roleArn"]
+    )
+    seed(aws, "o-fine", "confirmed")
+    seed(aws, "o-stuck", "confirmed")
+    answer_statements(monkeypatch, {"o-stuck": "InternalServerError"})
+    aws.server.faults.inject(
+        Fault(service="dynamodb", operation="ExecuteStatement", status=500, code="InternalServerError")
+    )
+    execution = deliver(aws, [("alice", "o-fine"), ("alice", "o-stuck")], machine=quick["stateMachineArn"])
+    aws.server.faults.clear()
+    assert execution["status"] == "FAILED"
+    assert statuses(aws) == {"o-fine": "delivered", "o-stuck": "confirmed"}
