@@ -9,6 +9,7 @@ a filter or a slice keep moto's answer.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -32,8 +33,22 @@ def _one_node(extract: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
     return extract_json
 
 
+class _MissingPathNotice(logging.Filter):
+    """moto logs an ERROR for every path it does not find, also where that is the answer (a Choice's
+    ``IsPresent: false``, which the delivery Choice asks on every run). A missing path a state needed fails
+    that state, which the execution's history shows (States.Runtime); the log line adds nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (args and str(args[0]).startswith("Exception=NoSuchJsonPathError"))
+
+
+_EVAL_LOG = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
+
+
 def use_aws_reference_paths() -> None:
     """Make moto's paths in states (Choice variables, ``.$`` fields) answer a definite path with its node."""
     current = string_expression.extract_json
     if not getattr(current, "aws_reference_paths", False):
         string_expression.extract_json = _one_node(current)  # type: ignore[assignment]
+        _EVAL_LOG.addFilter(_MissingPathNotice())
