@@ -302,3 +302,26 @@ def test_a_statement_that_keeps_failing_fails_the_execution_and_only_its_order_s
     aws.server.faults.clear()
     assert execution["status"] == "FAILED"
     assert statuses(aws) == {"o-fine": "delivered", "o-stuck": "confirmed"}
+
+
+def test_a_failed_condition_on_the_retry_is_that_orders_outcome_not_a_failure(
+    aws: AwsHarness, monkeypatch: pytest.MonkeyPatch
+):
+    """The order was throttled in the batch, then cancelled before its own retry: the retry's
+    ConditionalCheckFailedException is caught, not retried, and the execution succeeds."""
+    seed(aws, "o-raced", "confirmed")
+    answer_statements(monkeypatch, {"o-raced": "ThrottlingError"})
+    refused = aws.server.faults.inject(
+        Fault(
+            service="dynamodb",
+            operation="ExecuteStatement",
+            code="ConditionalCheckFailedException",
+            status=400,
+            times=1,
+        )
+    )
+    execution = deliver(aws, [("alice", "o-raced")])
+    assert execution["status"] == "SUCCEEDED"
+    assert refused.hits == 1
+    assert statuses(aws) == {"o-raced": "confirmed"}  # as the failed condition left it (moto applies nothing)
+    assert states_entered(aws, execution)[-1] == "NotConfirmed"
