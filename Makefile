@@ -1,8 +1,8 @@
 # Two set-up commands: `make run` (local stack) and `make test` (every check).
 SHELL := /bin/bash
-# The Lambda runtime's Python, 3.11: python3.11 on the PATH, else pyenv's (tools/find-python prints its path, or
-# one line saying what to install). PYTHON=/path/to/python3.11 overrides.
-PYTHON ?= $$(tools/find-python 3.11)
+# The Lambda runtime's Python, 3.13: python3.13 on the PATH, else pyenv's (tools/find-python prints its path, or
+# one line saying what to install). PYTHON=/path/to/python3.13 overrides.
+PYTHON ?= $$(tools/find-python 3.13)
 VENV := .venv
 PY := $(VENV)/bin/python
 SAM := $(VENV)/bin/sam
@@ -104,7 +104,7 @@ build: venv
 
 # Regenerate the locks (pinned versions with every file's hash) from the requirements.in files: one per
 # environment (.venv, the layer, the functions with dependencies of their own).
-LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 --custom-compile-command "make lock"
+LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.13 --custom-compile-command "make lock"
 lock: venv
 	$(LOCK) --universal -o requirements-uv.txt requirements-uv.in
 	$(LOCK) --universal -o requirements-dev.txt requirements-dev.in

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import compileall
 import importlib.metadata
 import os
 import platform
-import py_compile
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 from bench.common import ROOT, progress
+from devstack.runtime import PYTHON_VERSION, PythonNotFoundError, find_python
 
 BUILD_DIR = ROOT / ".aws-sam" / "build"
 # `sam build` for the host's architecture (the template's arm64 cannot run on an x86_64 host): the bench and
 # the build tests import from it. Its own build and cache folders, so the deploy build stays arm64.
 HOST_DIR = ROOT / ".aws-sam" / "host"
 HOST_BUILD_DIR = HOST_DIR / "build"
-RUNTIME_DIR = HOST_DIR / "runtime"
 SAM = ROOT / ".venv" / "bin" / "sam"
 SOURCES = ("template.yaml", "functions", "layers", "statemachine", "tools/lambda-build")
 
@@ -49,19 +47,32 @@ def host_architecture() -> str:
     return "arm64" if platform.machine().lower() in ("aarch64", "arm64") else "x86_64"
 
 
-def ensure_build(template: Path, build_dir: Path = BUILD_DIR, architecture: str | None = None) -> str:
+def host_dir(python_version: str = PYTHON_VERSION) -> Path:
+    """Where the host-architecture build and runtime copy for ``python_version`` live (the runtime's: HOST_DIR)."""
+    return HOST_DIR if python_version == PYTHON_VERSION else HOST_DIR.with_name(f"host-py{python_version}")
+
+
+def ensure_build(
+    template: Path,
+    build_dir: Path = BUILD_DIR,
+    architecture: str | None = None,
+    python_version: str = PYTHON_VERSION,
+) -> str:
     """Run `sam build` when ``build_dir`` is missing or older than the sources; returns what happened.
 
     ``architecture`` (LAMBDA_ARCHITECTURE of tools/lambda-build/Makefile) picks the wheels; None: the template's.
+    ``python_version`` (LAMBDA_PYTHON) picks the wheels and compiles the bytecode; the bench compares two.
     """
     if not build_is_stale(build_dir=build_dir):
         return "up to date"
     if not SAM.exists():
         return "stale, but SAM CLI is not installed (`make venv`): sizes are of the old build"
-    python = shutil.which("python3.11")
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
-    if python:
-        env["PATH"] = f"{Path(python).parent}{os.pathsep}{env.get('PATH', '')}"
+    try:
+        python = find_python(python_version)
+    except PythonNotFoundError as exc:
+        return f"sam build failed (no Python {python_version}: {exc})"
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "LAMBDA_PYTHON": python_version}
+    env["PATH"] = f"{Path(python).parent}{os.pathsep}{env.get('PATH', '')}"
     args = ["--cached", "--parallel", "--template-file", str(template)]
     if build_dir != BUILD_DIR:
         args += ["--build-dir", str(build_dir), "--cache-dir", str(build_dir.parent / "cache")]
@@ -84,9 +95,10 @@ def ensure_build(template: Path, build_dir: Path = BUILD_DIR, architecture: str 
     return "rebuilt"
 
 
-def ensure_host_build(template: Path) -> str:
-    """The `sam build` output for this machine's architecture, in .aws-sam/host/build."""
-    return ensure_build(template, HOST_BUILD_DIR, host_architecture())
+def ensure_host_build(template: Path, python_version: str = PYTHON_VERSION) -> str:
+    """The `sam build` output for this machine's architecture, in .aws-sam/host/build (another Python's:
+    .aws-sam/host-py3.NN/build)."""
+    return ensure_build(template, host_dir(python_version) / "build", host_architecture(), python_version)
 
 
 def _requirement_names(dist: importlib.metadata.Distribution) -> list[str]:
@@ -100,11 +112,13 @@ def _requirement_names(dist: importlib.metadata.Distribution) -> list[str]:
     return names
 
 
-def ensure_runtime_copy(dest: Path = RUNTIME_DIR) -> Path:
-    """boto3 and what it needs, copied from this environment and byte-compiled, as /var/runtime ships them.
+def ensure_runtime_copy(python_version: str = PYTHON_VERSION) -> Path:
+    """boto3 and what it needs, copied from this environment and byte-compiled by the runtime's Python, as
+    /var/runtime ships them (pure Python: one copy fits every version).
 
     Rebuilt when the boto3 version changes. Imports from it with ``python -B`` read only the shipped .pyc.
     """
+    dest = host_dir(python_version) / "runtime"
     version = importlib.metadata.version("boto3")
     marker = dest / ".boto3-version"
     if marker.exists() and marker.read_text() == version:
@@ -127,8 +141,10 @@ def ensure_runtime_copy(dest: Path = RUNTIME_DIR) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
         todo += _requirement_names(dist)
-    compileall.compile_dir(
-        str(dest), quiet=2, workers=0, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+    subprocess.run(
+        [find_python(python_version), "-m", "compileall", "-qq", "-j0", "--invalidation-mode", "unchecked-hash", dest],
+        check=True,
+        timeout=600,
     )
     marker.write_text(version)
     return dest

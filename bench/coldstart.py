@@ -1,6 +1,7 @@
 """Cold start of what Lambda loads: each handler imported from the `sam build` output, against `import boto3`.
 
-Every figure comes from fresh ``python3.11 -S -B`` processes whose ``PYTHONPATH`` is what Lambda gives a
+Every figure comes from fresh ``python3.13 -S -B`` processes (the runtime's; section 1b: python3.11 too) whose
+``PYTHONPATH`` is what Lambda gives a
 function: its built package (/var/task), its built layer (/opt/python), and a byte-compiled copy of boto3
 (/var/runtime). ``-B`` writes nothing, so the only bytecode is what the build shipped; ``-S`` keeps the
 development environment's packages out. The build is for this machine's architecture (.aws-sam/host).
@@ -8,33 +9,35 @@ development environment's packages out. The build is for this machine's architec
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.build import (
     BUILD_DIR,
-    HOST_BUILD_DIR,
     du_bytes,
     ensure_build,
     ensure_host_build,
     ensure_runtime_copy,
+    host_dir,
 )
 from bench.common import Config, Figure, median, progress
 from devstack.lambdas.pool import worker_env
+from devstack.runtime import PYTHON_VERSION, PythonNotFoundError, find_python
 from devstack.template import FunctionModel, StackModel, load_stack_model
 
 SECTION = "1. cold start (import from the sam build output, fresh process)"
+SECTION_VERSIONS = "1b. cold start by Python version (each its own sam build and boto3; ratios to its own boto3)"
+# Measured beside the runtime's Python: the one the functions ran on before.
+COMPARE_WITH = ("3.11",)
 UNUSED_ENDPOINT = "http://127.0.0.1:9"  # imports create clients but must not call AWS
 
 # Targets of issue 11, as ratios to `import boto3` measured in the same run.
@@ -95,11 +98,6 @@ class Target:
         return ", ".join(f.logical_id.removesuffix("Function") for f in self.functions)
 
 
-def python311() -> str:
-    """The interpreter the runtime has: python3.11, without the development venv's site-packages (-S)."""
-    return shutil.which("python3.11") or sys.executable
-
-
 def _module(fn: FunctionModel) -> str:
     return fn.handler.rpartition(".")[0]
 
@@ -124,9 +122,9 @@ def child_env(fn: FunctionModel, paths: list[Path], runtime: Path) -> dict[str, 
     return env
 
 
-def run_child(code: str, args: list[str], env: dict[str, str], cwd: Path, flags: tuple[str, ...] = ()) -> Any:
+def run_child(code: str, args: list[str], env: dict[str, str], cwd: Path, *, python: str) -> Any:
     proc = subprocess.run(
-        [python311(), "-S", "-B", *flags, "-c", code, *args],
+        [python, "-S", "-B", "-c", code, *args],
         env=env,
         cwd=str(cwd),
         capture_output=True,
@@ -139,29 +137,22 @@ def run_child(code: str, args: list[str], env: dict[str, str], cwd: Path, flags:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@functools.cache
-def real_interpreter() -> str:
-    """The python3.11 binary itself (valgrind would count a pyenv shim's shell, not Python)."""
-    return subprocess.run(
-        [python311(), "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
 _CALLGRIND_TOTAL = re.compile(r"Collected : (\d+)")
 
 
-def instructions(code: str, args: list[str], env: dict[str, str], cwd: Path) -> int:
+def instructions(code: str, args: list[str], env: dict[str, str], cwd: Path, python: str) -> int:
     """Instructions the whole child process executes, counted by valgrind's callgrind.
 
     Unlike a time, the count is the same from run to run whatever else the machine does (a fixed hash
     seed keeps dict and set layouts the same), so a few percent between a handler and its floor can be
-    told apart from noise."""
+    told apart from noise. ``python`` is the binary itself (find_python): valgrind would count a pyenv shim's
+    shell, not Python."""
     proc = subprocess.run(
         [
             "valgrind",
             "--tool=callgrind",
             "--callgrind-out-file=/dev/null",
-            real_interpreter(),
+            python,
             "-S",
             "-B",
             "-c",
@@ -194,12 +185,12 @@ def without_bytecode(paths: list[Path], dest: Path) -> list[Path]:
 _IMPORTTIME = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
 
 
-def import_profile(target: Target, env: dict[str, str], cwd: Path, runs: int = 3, top: int = 8) -> list[list[Any]]:
-    """`python -X importtime` on the build: self time (ms) per top-level package (min of ``runs``)."""
+def import_profile(target: Target, env: dict[str, str], cwd: Path, *, python: str, top: int = 8) -> list[list[Any]]:
+    """`python -X importtime` on the build: self time (ms) per top-level package (min of 3 runs)."""
     best: dict[str, float] = {}
-    for _ in range(runs):
+    for _ in range(3):
         proc = subprocess.run(
-            [python311(), "-S", "-B", "-X", "importtime", "-c", f"import {target.module}"],
+            [python, "-S", "-B", "-X", "importtime", "-c", f"import {target.module}"],
             env=env,
             cwd=str(cwd),
             capture_output=True,
@@ -223,24 +214,86 @@ def package_size(fn: FunctionModel, model: StackModel) -> tuple[int, int]:
     return du_bytes(paths[0]), sum(du_bytes(p.parent) for p in paths[1:])
 
 
-def count_instructions(
-    targets: list[Target], shipped: dict[str, list[Path]], floors: dict[str, str], runtime: Path
-) -> dict[str, int]:
+def count_instructions(m: Measured, targets: list[Target]) -> dict[str, int]:
     """Instructions of: a process that imports nothing new (``process``), ``import boto3``, and each handler as
     built and its floor; two at a time (each is one single-threaded process under valgrind)."""
-    boto3_env = child_env(targets[0].functions[0], [], runtime)
-    jobs: dict[str, tuple[str, list[str], dict[str, str], Path]] = {
-        "process": (CHILD, ["json"], boto3_env, runtime),
-        "boto3": (CHILD, ["boto3"], boto3_env, runtime),
+    boto3_env = child_env(targets[0].functions[0], [], m.runtime)
+    jobs: dict[str, tuple[str, list[str], dict[str, str], Path, str]] = {
+        "process": (CHILD, ["json"], boto3_env, m.runtime, m.python),
+        "boto3": (CHILD, ["boto3"], boto3_env, m.runtime, m.python),
     }
     for t in targets:
-        env, cwd = child_env(t.functions[0], shipped[t.module], runtime), shipped[t.module][0]
-        jobs[f"{t.module} shipped"] = (CHILD, [t.module], env, cwd)
-        jobs[f"{t.module} floor"] = (FLOOR_CHILD, [floors[t.module]], env, cwd)
-    progress(f"cold start: counting instructions of {len(jobs)} imports with callgrind (~15 s each, 2 at a time)")
+        env, cwd = child_env(t.functions[0], m.shipped[t.module], m.runtime), m.shipped[t.module][0]
+        jobs[f"{t.module} shipped"] = (CHILD, [t.module], env, cwd, m.python)
+        jobs[f"{t.module} floor"] = (FLOOR_CHILD, [m.floors[t.module]], env, cwd, m.python)
+    progress(
+        f"cold start: python{m.version}: counting instructions of {len(jobs)} imports with callgrind "
+        "(~15 s each, 2 at a time)"
+    )
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {key: pool.submit(instructions, *job) for key, job in jobs.items()}
         return {key: f.result() for key, f in futures.items()}
+
+
+@dataclass
+class Measured:
+    """One interpreter's figures of the same imports: its own build (wheels, bytecode) and boto3 copy."""
+
+    version: str
+    python: str
+    runtime: Path
+    shipped: dict[str, list[Path]]
+    floors: dict[str, str] = field(default_factory=dict)
+    samples: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def boto3_ms(self) -> float:
+        return median(self.samples["boto3"])
+
+
+def measure(version: str, model: StackModel, targets: list[Target], reps: int, *, source_only: Path | None) -> Measured:
+    """Times (median of ``reps`` fresh processes, interleaved) and callgrind counts under ``python{version}``.
+    ``source_only``: also time each handler from a copy of its build without the .pyc, made there."""
+    build_dir = host_dir(version) / "build"
+    own = own_packages(model)
+    m = Measured(
+        version,
+        find_python(version),
+        ensure_runtime_copy(version),
+        {t.module: built_paths(t.functions[0], model, build_dir) for t in targets},
+    )
+    sources = {}
+    if source_only is not None:
+        sources = {t.module: without_bytecode(m.shipped[t.module], source_only / t.module) for t in targets}
+    # What each handler loads besides our code, and the clients it creates: its libraries-only floor.
+    for t in targets:
+        env, cwd = child_env(t.functions[0], m.shipped[t.module], m.runtime), m.shipped[t.module][0]
+        inv = run_child(CHILD, [t.module, ",".join(sorted(own))], env, cwd, python=m.python)
+        m.floors[t.module] = json.dumps({"modules": inv["modules"], "clients": inv["clients"]})
+    variants = 3 if sources else 2
+    progress(
+        f"cold start: python{version}: boto3 + {len(targets)} handler modules x {variants} variants x {reps} "
+        "fresh processes (interleaved)"
+    )
+    boto3_env = child_env(targets[0].functions[0], [], m.runtime)
+    for i in range(reps):
+        m.samples["boto3"].append(run_child(CHILD, ["boto3"], boto3_env, m.runtime, python=m.python)["ms"])
+        for t in targets:
+            fn = t.functions[i % len(t.functions)]
+            cwd, env = m.shipped[t.module][0], child_env(fn, m.shipped[t.module], m.runtime)
+            m.samples[f"{t.module} shipped"].append(run_child(CHILD, [t.module], env, cwd, python=m.python)["ms"])
+            if sources:
+                src_env = child_env(fn, sources[t.module], m.runtime)
+                m.samples[f"{t.module} source"].append(
+                    run_child(CHILD, [t.module], src_env, cwd, python=m.python)["ms"]
+                )
+            m.samples[f"{t.module} floor"].append(
+                run_child(FLOOR_CHILD, [m.floors[t.module]], env, cwd, python=m.python)["ms"]
+            )
+    if shutil.which("valgrind"):
+        m.counts = count_instructions(m, targets)
+    return m
 
 
 def _targets(model: StackModel) -> list[Target]:
@@ -326,57 +379,94 @@ def target_figures(
     return verdict, figures
 
 
-def run(cfg: Config, details: dict[str, Any]) -> list[Figure]:  # noqa: PLR0915
+def version_figures(runs: list[Measured], targets: list[Target]) -> tuple[list[Figure], dict[str, Any]]:
+    """The same imports under each Python: ms and instructions, each against its own ``import boto3``, with
+    the libraries' floor beside them; the first run (the runtime's) against the others."""
+    figures: list[Figure] = []
+    table: dict[str, Any] = {}
+    ref = runs[-1]
+    for m in runs:
+        ir = {k: v - m.counts["process"] for k, v in m.counts.items()} if m.counts else {}
+        row: dict[str, Any] = {"boto3_ms": round(m.boto3_ms, 1), "boto3_instructions": ir.get("boto3")}
+        figures.append(
+            Figure(
+                SECTION_VERSIONS,
+                f"python{m.version}: import boto3",
+                m.boto3_ms,
+                "ms",
+                f"python{ref.version}",
+                ref.boto3_ms,
+                f"median of {len(m.samples['boto3'])}",
+            )
+        )
+        for t in targets:
+            built, floor = median(m.samples[f"{t.module} shipped"]), median(m.samples[f"{t.module} floor"])
+            entry = {
+                "shipped_ms": round(built, 1),
+                "floor_ms": round(floor, 1),
+                "ratio": round(built / m.boto3_ms, 2),
+                "floor_ratio": round(floor / m.boto3_ms, 2),
+            }
+            figures.append(
+                Figure(
+                    SECTION_VERSIONS,
+                    f"python{m.version}: {t.module} as built",
+                    built,
+                    "ms",
+                    "import boto3",
+                    m.boto3_ms,
+                    f"floor {floor:.0f} ms = {floor / m.boto3_ms:.2f}x boto3",
+                )
+            )
+            if ir:
+                built_ir, floor_ir = ir[f"{t.module} shipped"], ir[f"{t.module} floor"]
+                entry |= {
+                    "instructions_ratio": round(built_ir / ir["boto3"], 3),
+                    "floor_instructions_ratio": round(floor_ir / ir["boto3"], 3),
+                    "instructions": built_ir,
+                    "floor_instructions": floor_ir,
+                }
+                figures.append(
+                    Figure(
+                        SECTION_VERSIONS,
+                        f"python{m.version}: {t.module} instructions",
+                        built_ir / 1e6,
+                        "M",
+                        "import boto3",
+                        ir["boto3"] / 1e6,
+                        f"floor {floor_ir / ir['boto3']:.2f}x boto3",
+                    )
+                )
+            row[t.module] = entry
+        table[m.version] = row
+    return figures, table
+
+
+def run(cfg: Config, details: dict[str, Any]) -> list[Figure]:
     model = load_stack_model(cfg.template, {}, endpoint=UNUSED_ENDPOINT)
     details["build"] = ensure_build(cfg.template)
     details["host_build"] = ensure_host_build(cfg.template)
-    runtime = ensure_runtime_copy()
-    own = own_packages(model)
     targets = _targets(model)
     reps = cfg.n(7, 3)
+    if not shutil.which("valgrind"):
+        progress("cold start: valgrind is not installed (apt-get install valgrind): own shares from times only")
     scratch = Path(tempfile.mkdtemp(prefix="bench-coldstart-"))
     try:
-        shipped = {t.module: built_paths(t.functions[0], model, HOST_BUILD_DIR) for t in targets}
-        source_only = {
-            t.module: without_bytecode(paths, scratch / t.module)
-            for t, paths in zip(targets, shipped.values(), strict=True)
-        }
-        # What each handler loads besides our code, and the clients it creates: its libraries-only floor.
-        floors: dict[str, str] = {}
-        for t in targets:
-            fn = t.functions[0]
-            inv = run_child(
-                CHILD,
-                [t.module, ",".join(sorted(own))],
-                child_env(fn, shipped[t.module], runtime),
-                shipped[t.module][0],
-            )
-            floors[t.module] = json.dumps({"modules": inv["modules"], "clients": inv["clients"]})
-            details.setdefault("floor_clients", {})[t.module] = inv["clients"]
-        progress(
-            f"cold start: boto3 + {len(targets)} handler modules x 3 variants x {reps} fresh processes (interleaved)"
-        )
-        samples: dict[str, list[float]] = defaultdict(list)
-        boto3_env = child_env(targets[0].functions[0], [], runtime)
-        for i in range(reps):
-            samples["boto3"].append(run_child(CHILD, ["boto3"], boto3_env, runtime)["ms"])
-            for t in targets:
-                fn = t.functions[i % len(t.functions)]
-                cwd = shipped[t.module][0]
-                samples[f"{t.module} shipped"].append(
-                    run_child(CHILD, [t.module], child_env(fn, shipped[t.module], runtime), cwd)["ms"]
-                )
-                samples[f"{t.module} source"].append(
-                    run_child(CHILD, [t.module], child_env(fn, source_only[t.module], runtime), cwd)["ms"]
-                )
-                samples[f"{t.module} floor"].append(
-                    run_child(FLOOR_CHILD, [floors[t.module]], child_env(fn, shipped[t.module], runtime), cwd)["ms"]
-                )
-        counts = count_instructions(targets, shipped, floors, runtime) if shutil.which("valgrind") else {}
-        if not counts:
-            progress("cold start: valgrind is not installed: own shares from times only (noisy on a busy machine)")
+        m = measure(PYTHON_VERSION, model, targets, reps, source_only=scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    details["floor_clients"] = {mod: json.loads(f)["clients"] for mod, f in m.floors.items()}
+    runs = [m]
+    for version in COMPARE_WITH:
+        try:
+            outcome = ensure_host_build(cfg.template, version)
+            if "failed" in outcome:
+                raise PythonNotFoundError(outcome)
+            runs.append(measure(version, model, targets, reps, source_only=None))
+        except PythonNotFoundError as exc:
+            progress(f"cold start: no comparison with python{version}: {exc}")
+    samples, counts, runtime = m.samples, m.counts, m.runtime
+    shipped = m.shipped
 
     boto3_ms = median(samples["boto3"])
     figures = [
@@ -417,7 +507,7 @@ def run(cfg: Config, details: dict[str, Any]) -> list[Figure]:  # noqa: PLR0915
     if worst is not None:
         fn = worst.functions[0]
         paths = shipped[worst.module]
-        top = import_profile(worst, child_env(fn, paths, runtime), paths[0])
+        top = import_profile(worst, child_env(fn, paths, runtime), paths[0], python=m.python)
         details["import_profile_worst"] = {"module": worst.module, "self_ms_by_package": top}
         progress(f"cold start: worst handler {worst.module}; -X importtime self ms by top-level package:")
         for pkg, ms in top:
@@ -429,4 +519,20 @@ def run(cfg: Config, details: dict[str, Any]) -> list[Figure]:  # noqa: PLR0915
             f"cold start: {module:<20} {v['ratio']:.2f}x boto3 (target {v['target_ratio']}x), own code "
             f"{share_text} above the floor (target {OWN_SHARE_TARGET:.0%}): {'met' if v['met'] else 'NOT met'}"
         )
-    return figures
+    by_version, details["cold_start_by_python"] = version_figures(runs, targets)
+    for t in targets:
+        progress(
+            f"cold start: {t.module:<20} "
+            + " | ".join(
+                _version_summary(details["cold_start_by_python"][r.version], t.module, r.version) for r in runs
+            )
+        )
+    return figures + by_version
+
+
+def _version_summary(row: dict[str, Any], module: str, version: str) -> str:
+    e = row[module]
+    text = f"python{version} {e['ratio']:.2f}x boto3 (floor {e['floor_ratio']:.2f}x)"
+    if "instructions_ratio" in e:
+        text += f", {e['instructions_ratio']:.2f}x by instructions (floor {e['floor_instructions_ratio']:.2f}x)"
+    return text

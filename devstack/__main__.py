@@ -43,10 +43,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.docker:
         from devstack.docker.image import DockerUnavailableError
         from devstack.docker.samlocal import prepare_runtime
+        from devstack.runtime import PythonNotFoundError
 
         try:
             docker = prepare_runtime(template, logs_dir, lambda line: print(line, flush=True))
-        except DockerUnavailableError as exc:
+        except (DockerUnavailableError, PythonNotFoundError) as exc:
             print(f"run-docker: {exc}", file=sys.stderr)
             return 2
     stack = LocalStack(

@@ -1,11 +1,11 @@
-"""Docker for ``make run-docker``: the engine, the bridge address, and the Lambda python3.11 base image.
+"""Docker for ``make run-docker``: the engine, the bridge address, and the Lambda python3.13 base image.
 
 - The engine is used when it answers. On a machine without one where we are root (CI, these
   machines), Debian's ``docker.io`` is installed and ``dockerd`` started in the background; it is
   left running afterwards, like any system daemon. Anywhere else: :class:`DockerUnavailableError`
   with one line saying what to install.
 - The base image is pulled the normal way when the registry answers; otherwise it is built
-  offline from Debian (debootstrap minbase bookworm + python3.11 + awslambdaric + the boto3
+  offline from Debian (debootstrap minbase trixie, whose python3 is 3.13, + awslambdaric + the boto3
   this project pins + a Lambda-like ``/var/runtime/bootstrap``) and imported under a tag, so it is
   built once per machine. SAM CLI adds its own Runtime Interface Emulator on top
   (``--invoke-image <tag> --skip-pull-image``).
@@ -28,23 +28,27 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from devstack.runtime import PYTHON_VERSION, RUNTIME
+
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_REQUIREMENTS = ROOT / "env" / "lambda-runtime-requirements.txt"
 DEV_REQUIREMENTS = ROOT / "requirements-dev.txt"
-PUBLIC_IMAGE = "public.ecr.aws/lambda/python:3.11"
-IMAGE_REPO = "order-platform/lambda-python3.11"
+PUBLIC_IMAGE = f"public.ecr.aws/lambda/python:{PYTHON_VERSION}"
+IMAGE_REPO = f"order-platform/lambda-{RUNTIME}"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# The Debian release whose python3 is the runtime's version (trixie: 3.13).
+DEBIAN_SUITE = "trixie"
 DOCKERD_LOG = Path("/var/log/dockerd.log")
 INSTALL_HINT = "install Docker (https://docs.docker.com/engine/install/) or run as root on Debian"
 
-# What the Lambda python3.11 runtime puts on sys.path, in its order (layers unpack to /opt).
-LAMBDA_PYTHONPATH = "/var/task:/opt/python/lib/python3.11/site-packages:/opt/python:/var/runtime"
+# What the Lambda python3.13 runtime puts on sys.path, in its order (layers unpack to /opt).
+LAMBDA_PYTHONPATH = f"/var/task:/opt/python/lib/{RUNTIME}/site-packages:/opt/python:/var/runtime"
 BOOTSTRAP = f"""#!/bin/sh
-# The Lambda python3.11 runtime's start, as AWS's image does it: the handler's module path, then the
+# The Lambda {RUNTIME} runtime's start, as AWS's image does it: the handler's module path, then the
 # runtime interface client, which asks the Runtime API (SAM CLI's emulator) for invocations.
 export PYTHONPATH="{LAMBDA_PYTHONPATH}"
 export LAMBDA_TASK_ROOT=/var/task LAMBDA_RUNTIME_DIR=/var/runtime LANG=C.UTF-8 TZ=:UTC
-exec /usr/bin/python3.11 -m awslambdaric "$_HANDLER"
+exec /usr/bin/{RUNTIME} -m awslambdaric "$_HANDLER"
 """
 
 Echo = Callable[[str], None]
@@ -173,7 +177,7 @@ def registry_reachable(host: str = "public.ecr.aws", timeout: float = 5.0) -> bo
 
 
 def ensure_base_image(echo: Echo = _stderr) -> str:
-    """The tag of a Lambda python3.11 image for this host's architecture, pulled or built once."""
+    """The tag of a Lambda python3.13 image for this host's architecture, pulled or built once."""
     tag = image_tag()
     if image_exists(tag):
         return tag
@@ -203,7 +207,7 @@ def _pull(tag: str, echo: Echo) -> bool:
 
 
 def build_offline(tag: str, echo: Echo = _stderr) -> None:
-    """debootstrap a minimal bookworm with python3.11, add the runtime client and boto3, import the tree."""
+    """debootstrap a minimal trixie with python3.13, add the runtime client and boto3, import the tree."""
     if not _is_root():
         raise DockerUnavailableError(
             f"the Lambda base image is not here and cannot be pulled; building it needs root (debootstrap): {tag}"
@@ -223,13 +227,13 @@ def build_offline(tag: str, echo: Echo = _stderr) -> None:
 
 
 def _debootstrap(root: Path, echo: Echo) -> None:
-    echo("[docker] building the Lambda base image offline: debootstrap bookworm (about a minute)")
+    echo(f"[docker] building the Lambda base image offline: debootstrap {DEBIAN_SUITE} (about a minute)")
     res = _run(
         [
             "debootstrap",
             "--variant=minbase",
-            "--include=python3.11,ca-certificates",
-            "bookworm",
+            f"--include={RUNTIME},ca-certificates",
+            DEBIAN_SUITE,
             str(root),
             DEBIAN_MIRROR,
         ],
@@ -244,8 +248,8 @@ def _install_runtime(root: Path, echo: Echo) -> None:
     runtime = root / "var" / "runtime"
     runtime.mkdir(parents=True, exist_ok=True)
     echo(f"[docker] pip install --target /var/runtime {' '.join(runtime_requirements())}")
-    # The host's python3.11 and the image's are the same minor version on the same architecture,
-    # so the wheels it picks (awslambdaric has a C extension) fit the image.
+    # Wheels for the image's Python and architecture (awslambdaric has a C extension), whatever the host's
+    # Python is: trixie's python3.13 is the runtime's version.
     res = _run(
         [
             sys.executable,
@@ -259,7 +263,7 @@ def _install_runtime(root: Path, echo: Echo) -> None:
             str(runtime),
             "--only-binary=:all:",
             "--python-version",
-            "3.11",
+            PYTHON_VERSION,
             "--platform",
             f"manylinux2014_{'aarch64' if docker_arch() == 'arm64' else 'x86_64'}",
             *runtime_requirements(),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from devstack.runtime import PYTHON_VERSION, find_python
 from devstack.template import REGION, StackModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,10 +68,9 @@ def sam_build(template: Path, arch: str, echo: Echo) -> Path:
     """``sam build`` for the host's architecture into .aws-sam/docker/build; returns the built template."""
     root = template.resolve().parent
     source = docker_template(template.resolve(), arch)
-    python = shutil.which("python3.11")
-    env = {**os.environ, "LAMBDA_ARCHITECTURE": arch, "SAM_CLI_TELEMETRY": "0"}
-    if python:
-        env["PATH"] = f"{Path(python).parent}{os.pathsep}{env.get('PATH', '')}"
+    python = find_python()
+    env = {**os.environ, "LAMBDA_ARCHITECTURE": arch, "SAM_CLI_TELEMETRY": "0", "LAMBDA_PYTHON": PYTHON_VERSION}
+    env["PATH"] = f"{Path(python).parent}{os.pathsep}{env.get('PATH', '')}"
     cmd = [
         sam_executable(),
         "build",

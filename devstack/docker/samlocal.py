@@ -1,7 +1,7 @@
 """``make run-docker``: every function in the Lambda runtime in Docker, through SAM CLI.
 
 The local stack keeps the AWS services (moto), the pollers and the state machine; the functions run in
-containers of the Lambda python3.11 image (:mod:`devstack.docker.image`):
+containers of the Lambda python3.13 image (:mod:`devstack.docker.image`):
 
 - the event functions (stream publishers, SQS inboxes, schedules) are invoked by the pollers through
   ``sam local start-lambda`` (the Lambda Invoke API on a local port);

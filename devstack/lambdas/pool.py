@@ -47,7 +47,7 @@ def worker_env(fn: FunctionModel, aws_endpoint: str, extra: dict[str, str] | Non
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(fn.timeout),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{uuid.uuid4().hex}",
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.runtime}",
             "LAMBDA_TASK_ROOT": str(fn.code_uri),
             "_HANDLER": fn.handler,
             "POWERTOOLS_TRACE_DISABLED": "true",

@@ -10,6 +10,7 @@ import importlib.util
 import py_compile
 import re
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -22,7 +23,8 @@ from bench.build import (
     ensure_host_build,
     ensure_runtime_copy,
 )
-from bench.coldstart import UNUSED_ENDPOINT, built_paths, child_env, python311
+from bench.coldstart import UNUSED_ENDPOINT, built_paths, child_env
+from devstack.runtime import find_python
 from devstack.template import StackModel, load_stack_model
 from tests.support.sam_template import sam_template, transformed_file
 
@@ -90,7 +92,7 @@ def test_the_build_drops_what_lambda_never_imports(deploy_build: Path) -> None:
 
 def test_the_deploy_build_carries_the_templates_architecture(deploy_build: Path) -> None:
     # The template deploys arm64: the layer's compiled extension must be for aarch64, whatever the host is.
-    assert list((deploy_build / "CommonLayer/python/pydantic_core").glob("*.cpython-311-aarch64-linux-gnu.so"))
+    assert list((deploy_build / "CommonLayer/python/pydantic_core").glob("*.cpython-313-aarch64-linux-gnu.so"))
 
 
 def test_the_deploy_build_hands_cloudformation_the_templates_loops(deploy_build: Path) -> None:
@@ -118,7 +120,7 @@ def test_a_read_only_import_from_the_build_compiles_nothing(model: StackModel, h
     env = child_env(fn, paths, ensure_runtime_copy())
     module = fn.handler.rpartition(".")[0]
     proc = subprocess.run(  # noqa: S603 - the runtime interpreter on our own build
-        [python311(), "-S", "-B", "-v", "-c", f"import {module}"],
+        [find_python(), "-S", "-B", "-v", "-c", f"import {module}"],
         env=env,
         cwd=paths[0],
         capture_output=True,
@@ -140,7 +142,7 @@ def test_finish_copies_packages_prunes_and_compiles(tmp_path: Path) -> None:
     (src / "pkg" / "__pycache__").mkdir(parents=True)
     (src / "pkg" / "__init__.py").write_text("VALUE = 1\n")
     (src / "pkg" / "data.json").write_text("{}")
-    (src / "pkg" / "__pycache__" / "stale.cpython-311.pyc").write_bytes(b"stale")
+    (src / "pkg" / "__pycache__" / "stale.cpython-39.pyc").write_bytes(b"stale")
     (src / "requirements.txt").write_text("")
     (src / "notes.txt").write_text("not code")
     out = tmp_path / "out"
@@ -150,26 +152,37 @@ def test_finish_copies_packages_prunes_and_compiles(tmp_path: Path) -> None:
     (out / "dep" / "py.typed").write_text("")
     (out / "dep" / "bundle.js.map").write_text("{}")
 
-    assert artifact.main(["finish", str(out), "--copy-from", str(src), "--runtime-path", "/var/task"]) == 0
+    # In process, so for this interpreter's version (the build runs it under the runtime's).
+    this = "{}.{}".format(*sys.version_info[:2])
+    finish = ["--python-version", this, "finish", str(out), "--copy-from", str(src), "--runtime-path", "/var/task"]
+    assert artifact.main(finish) == 0
+    tag = sys.implementation.cache_tag
 
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert names == [
         "dep/__init__.py",
-        "dep/__pycache__/__init__.cpython-311.pyc",
+        f"dep/__pycache__/__init__.{tag}.pyc",
         "pkg/__init__.py",
-        "pkg/__pycache__/__init__.cpython-311.pyc",
+        f"pkg/__pycache__/__init__.{tag}.pyc",
         "pkg/data.json",
     ]
-    code = (out / "pkg/__pycache__/__init__.cpython-311.pyc").read_bytes()
+    code = (out / f"pkg/__pycache__/__init__.{tag}.pyc").read_bytes()
     assert code[4:8] == (1).to_bytes(4, "little")  # hash-based, source never checked
     assert b"/var/task/pkg/__init__.py" in code  # tracebacks name the path on Lambda
 
 
 def test_check_fails_on_a_module_without_bytecode_or_with_timestamp_bytecode(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("A = 1\n")
+    this = "{}.{}".format(*sys.version_info[:2])
     with pytest.raises(SystemExit, match="1 modules"):
-        artifact.main(["check", str(tmp_path)])
+        artifact.main(["--python-version", this, "check", str(tmp_path)])
     py_compile.compile(str(tmp_path / "a.py"), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
     assert artifact.missing_bytecode(tmp_path) == [tmp_path / "a.py"]
     py_compile.compile(str(tmp_path / "a.py"), invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-    assert artifact.main(["check", str(tmp_path)]) == 0
+    assert artifact.main(["--python-version", this, "check", str(tmp_path)]) == 0
+
+
+def test_bytecode_is_refused_from_another_python_than_the_runtimes(tmp_path: Path) -> None:
+    # A .pyc of another version is ignored by the runtime's Python: every cold start would compile again.
+    with pytest.raises(SystemExit, match=r"the Lambda runtime is Python 3\.99; this is "):
+        artifact.main(["--python-version", "3.99", "check", str(tmp_path)])

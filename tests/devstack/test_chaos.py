@@ -30,7 +30,7 @@ def function_client(stack: LocalStack, service: str = "dynamodb") -> Any:
         aws_secret_access_key="testing",
         config=Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
-            user_agent_extra="exec-env/AWS_Lambda_python3.11",
+            user_agent_extra="exec-env/AWS_Lambda_python3.13",
             read_timeout=5,
         ),
     )

@@ -31,7 +31,7 @@ def test_records_older_than_the_maximum_age_are_dropped_to_the_destination(tmp_p
         arn="arn:fn",
         code_uri=tmp_path,
         handler="h.handler",
-        runtime="python3.11",
+        runtime="python3.13",
         timeout=3,
         memory=128,
         env={},

@@ -99,6 +99,6 @@ def test_the_base_image_carries_the_pinned_boto3_and_its_tag_follows_the_pins(mo
 
 
 def test_the_bootstrap_puts_the_lambda_paths_first_and_runs_the_runtime_client():
-    lambda_path = "/var/task:/opt/python/lib/python3.11/site-packages:/opt/python:/var/runtime"
+    lambda_path = "/var/task:/opt/python/lib/python3.13/site-packages:/opt/python:/var/runtime"
     assert f'PYTHONPATH="{lambda_path}"' in docker.BOOTSTRAP
-    assert docker.BOOTSTRAP.rstrip().endswith('exec /usr/bin/python3.11 -m awslambdaric "$_HANDLER"')
+    assert docker.BOOTSTRAP.rstrip().endswith('exec /usr/bin/python3.13 -m awslambdaric "$_HANDLER"')

@@ -18,7 +18,7 @@ Resources:
   Tick:
     Type: AWS::Serverless::Function
     Properties:
-      Runtime: python3.11
+      Runtime: python3.13
       Handler: app.handler
       CodeUri: src/
       Events:

@@ -34,7 +34,7 @@ def _poller(tmp_path: Any, factor: int, invoke: Any) -> StreamPoller:
         name="Stream", table="T", stream_arn="arn:stream", batch_size=10, report_batch_item_failures=True,
         parallelization_factor=factor,
     )  # fmt: skip
-    fn = FunctionModel("Publisher", "p", "arn:fn", tmp_path, "h.handler", "python3.11", 3, 128, {}, [])
+    fn = FunctionModel("Publisher", "p", "arn:fn", tmp_path, "h.handler", "python3.13", 3, 128, {}, [])
     keys = [{"AttributeName": "userId", "KeyType": "HASH"}, {"AttributeName": "orderId", "KeyType": "RANGE"}]
     table = TableModel("T", "t", "arn:table", keys, [], "PAY_PER_REQUEST", "NEW_AND_OLD_IMAGES", None, [], [], None)
     wiring = Wiring("http://127.0.0.1:9", invoke, lambda *args: None, threading.Event())

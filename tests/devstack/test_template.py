@@ -139,7 +139,7 @@ FUNCTION = """
     Properties:
       CodeUri: fn/
       Handler: app.handler
-      Runtime: python3.11
+      Runtime: python3.13
 """
 
 

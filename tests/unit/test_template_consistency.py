@@ -173,3 +173,15 @@ def test_a_cancel_outlasts_a_dead_claim_before_its_dlq(sam):
     _, max_receive_count = redrive
     span = int(sam.queue_attribute("PaymentsInbox", "VisibilityTimeout")) * (max_receive_count - 1)
     assert span > CLAIM_LEASE.total_seconds()
+
+
+def test_every_function_and_the_layer_run_the_python_the_build_and_the_local_runtimes_use(sam):
+    # devstack.runtime is what sam build (tools/lambda-build), make run-docker's image and the bench use.
+    from devstack.runtime import PYTHON_VERSION, RUNTIME
+
+    assert RUNTIME == f"python{PYTHON_VERSION}"
+    functions = sam.of_type("AWS::Lambda::Function")
+    assert functions and {p["Runtime"] for p in functions.values()} == {RUNTIME}
+    assert {p["Architectures"][0] for p in functions.values()} == {"arm64"}
+    layers = sam.of_type("AWS::Lambda::LayerVersion")
+    assert layers and all(p["CompatibleRuntimes"] == [RUNTIME] for p in layers.values())

@@ -80,6 +80,7 @@ def check(root: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--python-version", default="3.13", help="the Lambda runtime's (the template's Runtime)")
     sub = ap.add_subparsers(dest="command", required=True)
     fin = sub.add_parser("finish")
     fin.add_argument("dir", type=Path)
@@ -88,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     chk = sub.add_parser("check")
     chk.add_argument("dir", type=Path)
     args = ap.parse_args(argv)
-    if sys.version_info[:2] != (3, 11):
-        raise SystemExit(f"the Lambda runtime is Python 3.11; this is {sys.version.split()[0]} ({sys.executable})")
+    if "{}.{}".format(*sys.version_info[:2]) != args.python_version:
+        this = f"{sys.version.split()[0]} ({sys.executable})"
+        raise SystemExit(f"the Lambda runtime is Python {args.python_version}; this is {this}")
     if args.command == "finish":
         args.dir.mkdir(parents=True, exist_ok=True)
         copy_sources(args.copy_from, args.dir)

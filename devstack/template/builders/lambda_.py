@@ -48,7 +48,7 @@ def build_function(b: Build, lid: str, props: dict[str, Any], raw: dict[str, Any
         arn=b.r.arn(lid),
         code_uri=b.r.local_path(lid, code.get("S3Bucket"), code.get("S3Key")),
         handler=str(props.get("Handler", "")),
-        runtime=str(props.get("Runtime", "python3.11")),
+        runtime=str(props.get("Runtime", "python3.13")),
         timeout=as_int(props.get("Timeout"), 3),
         memory=as_int(props.get("MemorySize"), 128),
         env={k: str(v) for k, v in ((props.get("Environment") or {}).get("Variables") or {}).items()},

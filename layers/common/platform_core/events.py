@@ -3,8 +3,8 @@
 Every message carries the envelope {"id", "type", "source", "time", "correlationId", "data"}. Publishers
 build it from these types (platform_core.outbox), consumers validate it against them (platform_core.inbox),
 and `make events` generates the event catalogue (asyncapi.json) from them. TypedDicts cost nothing at
-import, so the publishers' cold start does not pay for pydantic; typing_extensions' TypedDict because
-pydantic validates only that one on Python 3.11 (and the publishers import it already, through Powertools).
+import, so the publishers' cold start does not pay for pydantic; typing_extensions' TypedDict: the one
+pydantic validates on every Python version (and the publishers import it already, through Powertools).
 The publishers always send every field; the fields no consumer needs are NotRequired, so a consumer
 accepts an event without them (a tolerant reader), and a field added later does not break an old consumer.
 """
