@@ -68,9 +68,11 @@ def expand_language_extensions(
     """``template`` with its ``Fn::ForEach`` loops unrolled by SAM CLI's processor, when it declares the
     AWS::LanguageExtensions transform (CloudFormation refuses the loops otherwise, and so does this).
 
-    Only the loops: every other intrinsic, ``Fn::ToJsonString`` and ``Fn::Length`` included, is resolved
-    later with the resources' values (:class:`Intrinsics`). SAM CLI's own expansion serialises a resource's
-    unresolved ``Ref`` into the JSON of ``Fn::ToJsonString``; CloudFormation substitutes its value."""
+    The loops, and ``Fn::FindInMap`` in Resources, which the transform evaluates before SAM reads properties it
+    takes no intrinsic in (``AutoPublishAlias`` of EnableSnapStart). Every other intrinsic, ``Fn::ToJsonString``
+    and ``Fn::Length`` included, is resolved later with the resources' values (:class:`Intrinsics`). SAM CLI's
+    own expansion serialises a resource's unresolved ``Ref`` into the JSON of ``Fn::ToJsonString``;
+    CloudFormation substitutes its value."""
     if not check_using_language_extension(template):
         loops = [key for key in template.get("Resources") or {} if key.startswith("Fn::ForEach::")]
         if loops:
@@ -82,12 +84,22 @@ def expand_language_extensions(
         pseudo_parameters=pseudo,
         resolution_mode=ResolutionMode.PARTIAL,
     )
-    loops_only = ProcessingPipeline(
-        [TemplateParsingProcessor(), ForEachProcessor(intrinsic_resolver=create_default_intrinsic_resolver(context))]
-    )
+    resolver = create_default_intrinsic_resolver(context)
+    loops_only = ProcessingPipeline([TemplateParsingProcessor(), ForEachProcessor(intrinsic_resolver=resolver)])
+
+    def find_in_map(node: Any) -> Any:
+        if isinstance(node, list):
+            return [find_in_map(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"Fn::FindInMap"}:
+            return resolver.resolve_value(node)
+        return {key: find_in_map(value) for key, value in node.items()}
+
     try:
         expanded: dict[str, Any] = loops_only.process_template(context)
-    except InvalidTemplateException as exc:
+        expanded["Resources"] = find_in_map(expanded.get("Resources") or {})
+    except (InvalidTemplateException, UnresolvableReferenceError) as exc:
         raise IntrinsicError(f"AWS::LanguageExtensions: {exc}") from exc
     return expanded
 

@@ -177,11 +177,39 @@ def test_a_cancel_outlasts_a_dead_claim_before_its_dlq(sam):
 
 def test_every_function_and_the_layer_run_the_python_the_build_and_the_local_runtimes_use(sam):
     # devstack.runtime is what sam build (tools/lambda-build), make run-docker's image and the bench use.
-    from devstack.runtime import PYTHON_VERSION, RUNTIME
+    from devstack.runtime import RUNTIME
 
-    assert RUNTIME == f"python{PYTHON_VERSION}"
     functions = sam.of_type("AWS::Lambda::Function")
     assert functions and {p["Runtime"] for p in functions.values()} == {RUNTIME}
     assert {p["Architectures"][0] for p in functions.values()} == {"arm64"}
     layers = sam.of_type("AWS::Lambda::LayerVersion")
     assert layers and all(p["CompatibleRuntimes"] == [RUNTIME] for p in layers.values())
+
+
+def test_snapstart_is_off_by_default_no_version_is_published():
+    sam = sam_template()
+    assert not sam.of_type("AWS::Lambda::Alias")
+    assert not sam.of_type("AWS::Lambda::Version")
+    functions = sam.of_type("AWS::Lambda::Function").values()
+    assert {p.get("SnapStart", {}).get("ApplyOn", "None") for p in functions} == {"None"}
+
+
+def test_snapstart_on_restores_every_function_but_the_authorizer_and_everything_calls_the_alias():
+    sam = sam_template(EnableSnapStart="true")
+    functions = sam.of_type("AWS::Lambda::Function")
+    restored = {lid for lid, p in functions.items() if p.get("SnapStart", {}).get("ApplyOn") == "PublishedVersions"}
+    assert restored == set(functions) - {"AuthorizerFunction"}
+    aliases = sam.of_type("AWS::Lambda::Alias")
+    assert {a["FunctionName"]["Ref"] for a in aliases.values()} == restored
+    assert {a["Name"] for a in aliases.values()} == {"live"}
+    alias_of = {a["FunctionName"]["Ref"]: lid for lid, a in aliases.items()}
+    # Queues and streams invoke the alias (the unqualified name would run $LATEST, never restored).
+    mappings = sam.of_type("AWS::Lambda::EventSourceMapping")
+    assert mappings
+    assert all(m["FunctionName"]["Ref"] in alias_of.values() for m in mappings.values())
+    # So does every API route: its integration URI names the alias.
+    body = json.dumps(sam.resources["OrdersApi"]["Properties"]["Body"])
+    for lid in restored:
+        if f"${{{lid}.Arn}}" in body:
+            raise AssertionError(f"an API integration calls {lid} unqualified")
+    assert any(f"${{{alias}}}" in body for alias in alias_of.values())

@@ -58,7 +58,13 @@ def build_function(b: Build, lid: str, props: dict[str, Any], raw: dict[str, Any
         b.traced.append(lid)
     for architecture in props.get("Architectures") or []:
         b.architectures.setdefault(str(architecture), []).append(lid)
-    b.report(lid, props, _FUNCTION_FEATURES_NOT_EMULATED)
+    # SnapStart off (EnableSnapStart=false) is spelled ApplyOn: None: nothing the local stack skips.
+    snapstart_off = (props.get("SnapStart") or {}).get("ApplyOn") == "None"
+    b.report(
+        lid,
+        {k: v for k, v in props.items() if not (k == "SnapStart" and snapstart_off)},
+        _FUNCTION_FEATURES_NOT_EMULATED,
+    )
 
 
 def build_event_source_mapping(b: Build, lid: str, props: dict[str, Any], raw: dict[str, Any]) -> None:
