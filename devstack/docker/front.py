@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from devstack.gateway.app import Gateway
-from devstack.gateway.proxy import RequestRefusedError, compress_response, read_body
+from devstack.gateway.proxy import RequestRefusedError, compress_response, event_body, read_body
 from devstack.gateway.routes import CompiledRoute
 from devstack.template import ACCOUNT_ID, REGION, REST_API_ID, ApiModel, ApiRoute
 
@@ -117,6 +117,11 @@ class SamApiFront:
             resp = self.gateway.gateway_response(refused.kind, request_id)
             self.record("-", label, (time.monotonic() - started) * 1000, f"{resp.status_code} (gateway)", "")
             return resp
+        if event_body(admitted.body)[1]:  # base64: not UTF-8
+            # SAM local decodes every body as UTF-8 with no fallback (samcli's event_constructor) and answers
+            # 502; API Gateway passes such a body on in base64. The gateway builds that event and runs the
+            # function in the same Lambda runtime (start-lambda), so the function answers its own 400.
+            return await self.gateway.handle(request, body=admitted.body)
         route = admitted.route
         # The path as sent, trailing slash included (SAM local routes /docs/ to /docs, as API Gateway does).
         path = "/" + "/".join(parts[1:]) + ("/" if raw.endswith("/") and len(parts) > 1 else "")

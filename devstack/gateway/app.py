@@ -142,8 +142,11 @@ class Gateway:
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    async def handle(self, request: Request) -> Response:
-        """One request as API Gateway runs it: route, body, authorizer, proxy event, the function, its answer."""
+    async def handle(self, request: Request, body: bytes | None = None) -> Response:
+        """One request as API Gateway runs it: route, body, authorizer, proxy event, the function, its answer.
+
+        ``body``: the request's body when the caller has already read it from the stream (the docker front).
+        """
         started = time.monotonic()
         request_id = str(uuid.uuid4())
         method = request.method.upper()
@@ -151,7 +154,7 @@ class Gateway:
         raw = raw_path.decode("latin-1").split("?", 1)[0]
         try:
             matched = self._match_route(method, raw)
-            body = await read_body(request)
+            body = await read_body(request) if body is None else body
             authorizer = await self._authorize_request(request, matched)
         except RequestRefusedError as refused:
             label = f"http {method} {unquote(raw)}"
