@@ -92,8 +92,8 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 template-check: venv asl-validator
-	# cfn-lint with the Serverless Rules (the template goes first: --append-rules takes several values)
-	$(VENV)/bin/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	# cfn-lint with the Serverless Rules on both templates (they go first: --append-rules takes several values)
+	$(VENV)/bin/cfn-lint template.yaml observability.yaml --append-rules cfn_lint_serverless.rules
 	$(SAM) validate --lint
 
 # Every function and the layer build through tools/lambda-build/Makefile (BuildMethod: makefile): wheels from

@@ -8,6 +8,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -15,7 +16,7 @@ import requests
 from bench.common import Config, Figure, progress
 from bench.costmodel import Bill, Usage, Volume, as_json, bill, load_prices
 from bench.stackctx import Ctx, wait_until
-from devstack.template.loader import read_template
+from devstack.template.loader import load_template, read_template
 
 SECTION = "6. AWS requests and cost per order"
 WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
@@ -76,10 +77,23 @@ def lifecycle(ctx: Ctx, s: requests.Session, user: str) -> int:
     return sum(item_bytes(i) for i in items if i)
 
 
+def nested_resources(path: Path, template: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources of the template's local nested stacks (observability.yaml: the alarms and the dashboard),
+    read with stand-in parameter values: what is counted here does not depend on them."""
+    found = []
+    for res in template["Resources"].values():
+        if res["Type"] == "AWS::CloudFormation::Stack" and not str(res["Properties"]["TemplateURL"]).startswith("http"):
+            child = path.parent / res["Properties"]["TemplateURL"]
+            declared = load_template(child)
+            stand_ins = {n: "0" if p["Type"] == "Number" else n for n, p in declared["Parameters"].items()}
+            found.extend(read_template(child, stand_ins).template["Resources"].values())
+    return found
+
+
 def fixed_parts(cfg: Config) -> dict[str, int]:
     """What the stack holds whatever the traffic, counted in the template as CloudFormation gets it."""
     template = read_template(cfg.template, {}).template
-    resources = template["Resources"].values()
+    resources = [*template["Resources"].values(), *nested_resources(cfg.template, template)]
 
     def of(kind: str) -> list[dict[str, Any]]:
         return [r.get("Properties") or {} for r in resources if r["Type"] == kind]

@@ -139,7 +139,7 @@ def _json_string(text: Any) -> Any:
 
 
 @functools.cache
-def _transform(template: Path, parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+def _transform(template: Path, parameters: tuple[tuple[str, str], ...], nested: bool = True) -> dict[str, Any]:
     from samtranslator.translator.transform import transform
     from samtranslator.yaml_helper import yaml_parse
 
@@ -149,15 +149,85 @@ def _transform(template: Path, parameters: tuple[tuple[str, str], ...]) -> dict[
         out: dict[str, Any] = transform(_packaged(parsed), dict(parameters), _StubManagedPolicyLoader())
     except Exception as exc:
         pytest.fail(f"SAM transform failed: {exc}")
-    return json.loads(json.dumps(out))  # plain JSON types, as CloudFormation receives them
+    out = json.loads(json.dumps(out))  # plain JSON types, as CloudFormation receives them
+    return inline_nested_stacks(out, template.parent) if nested else out
 
 
-def transformed_template(**parameters: str) -> dict[str, Any]:
-    """template.yaml after the SAM transform (AWS::Serverless::* expanded), for the given parameters.
+def nested_stacks(template: dict[str, Any], base: Path = ROOT) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """logical id -> (local template, Parameters) of every nested stack written with a Location local to `base`
+    (the parent template's directory)."""
+    stacks = {}
+    for lid, res in template["Resources"].items():
+        if res["Type"] == "AWS::CloudFormation::Stack" and not str(res["Properties"]["TemplateURL"]).startswith("http"):
+            stacks[lid] = (base / res["Properties"]["TemplateURL"], res["Properties"].get("Parameters") or {})
+    return stacks
+
+
+def _sub_name(value: Any) -> str:
+    """What a parent's Ref or GetAtt is written as inside an Fn::Sub string."""
+    target = referenced_id(value)
+    return target if set(value) == {"Ref"} else f"{target}.{value['Fn::GetAtt'][1]}"
+
+
+def _substituted(node: Any, passed: dict[str, Any]) -> Any:
+    """A nested template's node with its parameters replaced by what the parent passes them."""
+    if isinstance(node, list):
+        return [_substituted(item, passed) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Ref"} and node["Ref"] in passed:
+        return passed[node["Ref"]]
+    if set(node) == {"Fn::Sub"}:
+        text, variables = node["Fn::Sub"] if isinstance(node["Fn::Sub"], list) else (node["Fn::Sub"], None)
+        text = re.sub(r"\$\{(\w+)\}", lambda m: f"${{{_sub_name(passed[m[1]])}}}" if m[1] in passed else m[0], text)
+        return {"Fn::Sub": text if variables is None else [text, _substituted(variables, passed)]}
+    return {key: _substituted(value, passed) for key, value in node.items()}
+
+
+def inline_nested_stacks(template: dict[str, Any], base: Path = ROOT) -> dict[str, Any]:
+    """The parent with each local nested stack's resources, conditions and mappings in it, as if written there:
+    its parameters replaced by what the parent passes (`${ParentStackName}` is `${AWS::StackName}` again), and
+    the parent's GetAtt of its outputs by the outputs' values. What the stacks deploy together, read as one
+    template, so tests keep asking the same questions of it whichever stack holds a resource."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    for lid, (path, parameters) in nested_stacks(template, base).items():
+        child = expand_language_extensions(yaml_parse(path.read_text(encoding="utf-8")), {})
+        assert set(parameters) == set(child.get("Parameters") or {}), (lid, "parameters passed and declared differ")
+        for section in ("Resources", "Conditions", "Mappings"):
+            clash = set(child.get(section) or {}) & set(template.get(section) or {})
+            assert not clash, f"{path.name} and the parent both define {section} {clash}"
+            template.setdefault(section, {}).update(_substituted(child.get(section) or {}, parameters))
+        outputs = {f"Outputs.{k}": _substituted(o["Value"], parameters) for k, o in child["Outputs"].items()}
+        del template["Resources"][lid]
+
+        def output_of(node: Any, lid: str = lid, outputs: dict[str, Any] = outputs) -> Any:
+            if isinstance(node, list):
+                return [output_of(item) for item in node]
+            if not isinstance(node, dict):
+                return node
+            if set(node) == {"Fn::GetAtt"} and node["Fn::GetAtt"][0] == lid:
+                return outputs[node["Fn::GetAtt"][1]]
+            if set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
+                return {
+                    "Fn::Sub": re.sub(
+                        rf"\$\{{{lid}\.(Outputs\.\w+)\}}", lambda m: f"${{{_sub_name(outputs[m[1]])}}}", node["Fn::Sub"]
+                    )
+                }
+            return {key: output_of(value) for key, value in node.items()}
+
+        template["Resources"] = output_of(template["Resources"])
+        template["Outputs"] = output_of(template.get("Outputs") or {})
+    return template
+
+
+def transformed_template(*, nested: bool = True, **parameters: str) -> dict[str, Any]:
+    """template.yaml after the SAM transform (AWS::Serverless::* expanded), for the given parameters; with its
+    nested stacks inlined (inline_nested_stacks), unless nested=False.
 
     Cached: callers that change the result must copy it first.
     """
-    return _transform(TEMPLATE, tuple(sorted(parameters.items())))
+    return _transform(TEMPLATE, tuple(sorted(parameters.items())), nested)
 
 
 # ------------------------------------------------------------------ intrinsics

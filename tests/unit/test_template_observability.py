@@ -1,8 +1,9 @@
 """The observability section written as loops (AWS::LanguageExtensions), read as CloudFormation deploys it.
 
-Per-function log groups and the function alarms are Fn::ForEach loops in template.yaml; what CloudFormation
-receives after the transforms (tests/support/sam_template.py) must be the resources a deployed stack already
-has: the same logical ids, names and properties, so an update replaces nothing. The dashboard body is one
+Per-function log groups are an Fn::ForEach loop in template.yaml; the alarms, their topic and the dashboard
+live in observability.yaml, the nested application Observability. What CloudFormation receives after the
+transforms, parent and nested stack read as one (tests/support/sam_template.py), must be the resources the
+single template had: the same logical ids, names and properties - moved, not changed. The dashboard body is one
 widget per block, one metric per line, and must stay a valid dashboard for every parameter value.
 """
 
@@ -15,7 +16,29 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from tests.support.sam_template import ROOT, TEMPLATE, sam_template
+from tests.support.sam_template import ROOT, TEMPLATE, nested_stacks, sam_template, transformed_template
+
+OBSERVABILITY = ROOT / "observability.yaml"
+# What moved into observability.yaml (logical id -> name after the stack's), as the single template had it.
+MOVED = {
+    "AlarmTopic": None,
+    "AlarmEmailSubscription": None,
+    "ApiServerErrorsAlarm": "api-5xx",
+    "ApiLatencyAlarm": "api-latency-p99",
+    "OrdersInboxDLQAlarm": "orders-inbox-dlq",
+    "PaymentsInboxDLQAlarm": "payments-inbox-dlq",
+    "EventDeliveryDLQAlarm": "event-delivery-dlq",
+    "OutboxFailureAlarm": "outbox-failure",
+    "DeliveryFailedAlarm": "delivery-failed",
+    "DeliveryStartThrottledAlarm": "delivery-start-throttled",
+    "ApiFunctionErrorsAlarm": "api-function-errors",
+    "ApiFunctionThrottlesAlarm": "api-function-throttles",
+    "EventFunctionErrorsAlarm": "event-function-errors",
+    "EventFunctionThrottlesAlarm": "event-function-throttles",
+    "StaleUnsettledPaymentsAlarm": "stale-unsettled-payments",
+    "OutboxIteratorAgeAlarm": "outbox-iterator-age",
+    "OrderFlowDashboard": "order-flow",
+}
 
 # The function alarms: (group, kind) -> the alarm's name after the stack's, with its runbook anchor.
 FUNCTION_ALARMS = {
@@ -32,6 +55,13 @@ THRESHOLD_PARAMETER = "ApiLatencyP99ThresholdMs"
 def raw() -> dict[str, Any]:
     """template.yaml as written, loops and all."""
     loaded: dict[str, Any] = yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def raw_observability() -> dict[str, Any]:
+    """observability.yaml as written."""
+    loaded: dict[str, Any] = yaml_parse(OBSERVABILITY.read_text(encoding="utf-8"))
     return loaded
 
 
@@ -69,7 +99,7 @@ def test_the_template_runs_language_extensions_before_sam(raw):
     assert raw["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
 
 
-def test_per_function_resources_are_loops_over_every_function(raw):
+def test_per_function_resources_are_loops_over_every_function(raw, raw_observability):
     functions = {
         lid
         for lid, res in raw["Resources"].items()
@@ -80,9 +110,55 @@ def test_per_function_resources_are_loops_over_every_function(raw):
     assert list(body) == [f"${{{identifier}}}LogGroup"]
     hand_written = {lid for lid in raw["Resources"] if lid.endswith("FunctionLogGroup")}
     assert not hand_written, f"written out by hand next to the loop: {hand_written}"
-    kind, kinds, alarms = raw["Resources"]["Fn::ForEach::FunctionAlarms"]
+    kind, kinds, alarms = raw_observability["Resources"]["Fn::ForEach::FunctionAlarms"]
     assert kinds == ["Errors", "Throttles"]
     assert sorted(alarms) == [f"ApiFunction${{{kind}}}Alarm", f"EventFunction${{{kind}}}Alarm"]
+
+
+# ------------------------------------------------------------------ the nested stack
+
+
+def test_what_moved_is_in_the_nested_stack_under_its_old_id_and_name_and_the_log_groups_stayed(raw, cfn):
+    nested = transformed_template(nested=False)
+    (app,) = [lid for lid, res in nested["Resources"].items() if res["Type"] == "AWS::CloudFormation::Stack"]
+    moved = set(MOVED) - {"ApiFunctionErrorsAlarm", "ApiFunctionThrottlesAlarm"}
+    moved -= {"EventFunctionErrorsAlarm", "EventFunctionThrottlesAlarm"}  # written once, in the loop
+    assert moved <= set(yaml_parse(OBSERVABILITY.read_text())["Resources"])
+    assert not set(MOVED) & set(nested["Resources"]), "left in the parent as well"
+    for lid, name in MOVED.items():
+        props = cfn["Resources"][lid]["Properties"]
+        if name is not None:
+            named = props.get("AlarmName", props.get("DashboardName"))
+            assert rendered(named) == f"${{AWS::StackName}}-{name}", lid
+    # Log groups hold data under fixed names (/aws/lambda/<function>): moving them would collide on an update.
+    assert not of_type(cfn, "AWS::Logs::LogGroup").keys() - of_type(nested, "AWS::Logs::LogGroup").keys()
+    assert raw["Resources"][app]["Properties"]["Location"] == OBSERVABILITY.name
+
+
+def test_the_nested_stack_gets_every_parameter_it_declares_from_a_real_resource_or_parameter(raw):
+    (stack,) = nested_stacks(transformed_template(nested=False)).values()
+    path, passed = stack
+    declared = yaml_parse(path.read_text())["Parameters"]
+    assert set(passed) == set(declared)
+    parent = transformed_template(nested=False)
+    for name, value in passed.items():
+        (kind,) = value
+        target = value["Ref"] if kind == "Ref" else value["Fn::GetAtt"][0]
+        if target == "AWS::StackName":
+            assert name == "ParentStackName"
+        elif target in parent["Parameters"]:
+            assert name == target, "a parent parameter is passed under its own name"
+        else:
+            resource = parent["Resources"][target]
+            # A function is passed by its name under its logical id, a queue by its name as <Queue>Name.
+            expected = {
+                "AWS::Lambda::Function": (target, "Ref"),
+                "AWS::StepFunctions::StateMachine": (target, "Ref"),
+                "AWS::SQS::Queue": (f"{target}Name", "Fn::GetAtt"),
+            }[resource["Type"]]
+            assert (name, kind) == expected, (name, value)
+            if kind == "Fn::GetAtt":
+                assert value["Fn::GetAtt"][1] == "QueueName", (name, value)
 
 
 # ------------------------------------------------------------------ what CloudFormation deploys

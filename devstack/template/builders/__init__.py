@@ -24,6 +24,7 @@ NOT_ENFORCED_TYPES = {
     "AWS::Logs::LogGroup": "log group (logs go to .devstack/logs)",
     "AWS::CloudWatch::Alarm": "CloudWatch alarm",
     "AWS::CloudWatch::Dashboard": "CloudWatch dashboard",
+    "AWS::CloudFormation::Stack": "nested stack (observability.yaml: alarms, their topic, the dashboard)",
     "AWS::ApiGateway::Account": "API Gateway account setting (no access logs locally)",
     "AWS::CloudFormation::WaitConditionHandle": "creation-order handle (nothing to order locally)",
     "AWS::KMS::Key": "KMS key (no encryption locally)",
