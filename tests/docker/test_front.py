@@ -83,3 +83,27 @@ def test_the_docs_page_with_a_trailing_slash_redirects_as_deployed(docker_stack:
     assert moved.status_code == 301, moved.text
     assert moved.headers["Location"] == "../docs"
     assert "swagger" in requests.get(f"{docker_stack.base_url}/docs/", timeout=60).text.lower()
+
+
+# The held-out "hostile bodies never 5xx" bodies (issue 19): over make run every one is a 4xx; here too.
+HOSTILE_BODIES = {
+    "empty": b"",
+    "null": b"null",
+    "empty array": b"[]",
+    "float overflow": b"1e309",
+    "NaN": b"NaN",
+    "NUL and a lone surrogate": '"\x00\ud800"'.encode("utf-8", "surrogatepass"),  # not UTF-8
+    "5,000 nested brackets": b"[" * 5000 + b"]" * 5000,
+    "900 KB string": b'"' + b"x" * 900_000 + b'"',
+}
+
+
+def test_hostile_bodies_are_4xx_in_the_lambda_runtime(docker_stack: LocalStack):
+    headers = {"Authorization": f"Bearer {docker_stack.token('alice')}", "Content-Type": "application/json"}
+    order = requests.post(f"{docker_stack.base_url}/orders", json={"bill": 3}, headers=headers, timeout=60)
+    assert order.status_code == 201, order.text
+    for path in ("/orders", f"/payments/pay/{order.json()['data']['id']}"):
+        for name, body in HOSTILE_BODIES.items():
+            resp = requests.post(f"{docker_stack.base_url}{path}", data=body, headers=headers, timeout=120)
+            assert 400 <= resp.status_code < 500, (path, name, resp.status_code, resp.text[:300])
+            assert resp.headers["Content-Type"] == "application/problem+json", (path, name)
