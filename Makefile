@@ -17,7 +17,7 @@ PORT ?= 3000
 SUB ?= $(if $(filter command line,$(origin USER)),$(USER),alice)
 QUEUE ?=
 
-.PHONY: help check venv asl-validator replay redrive-events run run-docker invoke test-docker token test lint typecheck template-check build lock unit integration e2e openapi events bench soak chaos redrive clean
+.PHONY: help check venv asl-validator replay redrive-events run run-docker invoke test-docker token test lint typecheck template-check build lock unit integration e2e openapi events bench soak chaos redrive reconcile clean
 
 help:
 	@echo "Start and try it"
@@ -42,6 +42,7 @@ help:
 	@echo "Operate (against the running make run; on AWS: python -m tools.ops --stack NAME)"
 	@echo "  make redrive       move DLQ messages back: make redrive QUEUE=OrdersInboxDLQ"
 	@echo "  make redrive-events  move EventDeliveryDLQ (SNS could not deliver) to the inboxes"
+	@echo "  make reconcile     the card processor's ledger against the payments table (HOURS=24); exit 1 on a mismatch"
 	@echo "  make replay        republish the events the stream publishers gave up on (OutboxFailureQueue)"
 	@echo "Build and generate"
 	@echo "  make build         sam build (every function and the layer, bytecode shipped)"
@@ -171,6 +172,11 @@ redrive-events: venv
 
 replay: venv
 	$(PY) -m tools.ops replay
+
+# The window: the last HOURS hours (the ledger keeps 7 days).
+HOURS ?= 24
+reconcile: venv
+	@$(PY) -m tools.ops reconcile --hours $(HOURS)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .devstack

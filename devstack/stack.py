@@ -390,6 +390,7 @@ class LocalStack:
             "base_url": self.base_url,
             "template": str(self.template_path),
             "queues": {q.logical_id: q.url for q in self.model.queues.values()},
+            "tables": {lid: t.name for lid, t in self.model.tables.items()},
             "redrive": {q.redrive.dead_letter_queue: q.logical_id for q in self.model.queues.values() if q.redrive},
         }
         if self.docker is not None:

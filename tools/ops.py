@@ -2,6 +2,7 @@
 
     python -m tools.ops replay [--since ISO] [--table OrdersTable ...]   (make replay)
     python -m tools.ops redrive-events                                  (make redrive-events)
+    python -m tools.ops reconcile [--hours 24]                          (make reconcile; tools/reconcile.py)
 
 Without `--stack` they talk to the running local stack (.devstack/endpoint.json); with `--stack NAME` to
 that CloudFormation stack, with your AWS credentials.
@@ -45,6 +46,7 @@ class Target:
 
     endpoint: str | None
     queues: dict[str, str]  # logical id -> queue URL
+    tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
     # Passed to every client: the local stack's region and moto's dummy credentials; nothing for a deployed
     # stack, whose region and credentials are the operator's (AWS_PROFILE, AWS_REGION, ...).
     client_options: dict[str, str] = field(default_factory=dict)
@@ -69,7 +71,12 @@ class Target:
             "aws_access_key_id": "testing",
             "aws_secret_access_key": "testing",  # moto's: the local stack checks no signature
         }
-        return cls(endpoint=info["aws_endpoint"], queues=dict(info["queues"]), client_options=local_aws)
+        return cls(
+            endpoint=info["aws_endpoint"],
+            queues=dict(info["queues"]),
+            tables=dict(info.get("tables", {})),
+            client_options=local_aws,
+        )
 
     @classmethod
     def stack(cls, name: str) -> Target:
@@ -79,7 +86,16 @@ class Target:
             for res in page["StackResourceSummaries"]:
                 if res["ResourceType"] == "AWS::SQS::Queue":
                     target.queues[res["LogicalResourceId"]] = res["PhysicalResourceId"]
+                elif res["ResourceType"] == "AWS::DynamoDB::Table":
+                    target.tables[res["LogicalResourceId"]] = res["PhysicalResourceId"]
         return target
+
+    def table(self, logical_id: str) -> str:
+        if logical_id not in self.tables:
+            raise SystemExit(
+                f"the stack has no table {logical_id} (a local stack started before `make reconcile` existed?)"
+            )
+        return self.tables[logical_id]
 
 
 def _receive(sqs: Any, url: str) -> Iterator[dict[str, Any]]:
@@ -223,8 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--since", help="ISO time: replay --table items written since then instead")
     rep.add_argument("--table", action="append", default=[], help="table name (with --since; repeatable)")
     sub.add_parser("redrive-events", help="move EventDeliveryDLQ's messages to their inboxes")
+    rec = sub.add_parser(
+        "reconcile", help="the card processor's ledger against the payments table; exit 1 on a mismatch"
+    )
+    rec.add_argument("--hours", type=float, default=24.0, help="the window: the last HOURS hours (default 24)")
     args = parser.parse_args(argv)
     target = Target.stack(args.stack) if args.stack else Target.local(Path(args.endpoint_file))
+    if args.command == "reconcile":
+        return _reconcile(target, args.hours)
     if args.command == "replay":
         if args.since and not args.table:
             parser.error("--since needs at least one --table")
@@ -237,6 +259,16 @@ def main(argv: list[str] | None = None) -> int:
         moved, left = redrive_events(target)
         print(f"moved {moved} messages from {EVENT_DLQ} to their inboxes; {left} left (no matching subscription)")
     return 0
+
+
+def _reconcile(target: Target, hours: float) -> int:
+    from tools.reconcile import reconcile
+
+    window, mismatches = reconcile(target, hours)
+    for mismatch in mismatches:
+        print(mismatch)
+    print(f"{window.summary}, {len(mismatches)} mismatches (the last {hours:g} h)")
+    return 1 if mismatches else 0
 
 
 if __name__ == "__main__":

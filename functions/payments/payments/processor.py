@@ -10,7 +10,7 @@ import functools
 import os
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -20,6 +20,8 @@ from platform_core.dynamo import deserialize, serialize
 
 DECLINED_CARD = "4000000000000002"
 INSUFFICIENT_FUNDS_CARD = "4000000000009995"
+# How long the sandbox keeps an entry (CardSandboxTable's TTL): longer than `make reconcile`'s 24 h window.
+LEDGER_RETENTION = timedelta(days=7)
 
 
 def charge_key(order_id: str) -> str:
@@ -152,7 +154,7 @@ class SandboxProcessor:
             "approved": result.approved,
             "declineReason": result.decline_reason,
             "last4": card.last4,
-            "at": self._clock.now(UTC).isoformat(),
+            **self._stamp(),
         }
         return _charge_result(self._ledger.record(idempotency_key, entry))
 
@@ -161,8 +163,13 @@ class SandboxProcessor:
         return _charge_result(entry) if entry is not None and entry.get("kind") == "charge" else None
 
     def refund(self, *, idempotency_key: str, charge_key: str, amount: Decimal) -> None:
-        entry = {"kind": "refund", "charge": charge_key, "amount": amount, "at": self._clock.now(UTC).isoformat()}
+        entry = {"kind": "refund", "charge": charge_key, "amount": amount, **self._stamp()}
         self._ledger.record(idempotency_key, entry)
+
+    def _stamp(self) -> dict[str, Any]:
+        """When an entry was made, and when the ledger's TTL may delete it (epoch seconds)."""
+        now = self._clock.now(UTC)
+        return {"at": now.isoformat(), "expiresAt": int((now + LEDGER_RETENTION).timestamp())}
 
 
 def _charge_result(entry: dict[str, Any]) -> ChargeResult:
