@@ -84,10 +84,33 @@ def _exact_decimal(text: str) -> Decimal | float:
         return float(text)
 
 
+MAX_BODY_DEPTH = 32
+"""Arrays and objects nested deeper than this are refused (400): no request body of this API is deeper than 3."""
+
+
+class NestedTooDeeplyError(RecursionError):
+    """A body nested past MAX_BODY_DEPTH: the same answer as the parser's own RecursionError, on every Python
+    (3.11's json gives up near 1,000 levels, 3.13's parses 5,000)."""
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    pending = [(value, 1)]  # iterative: the walk itself must not recurse on a hostile body
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return True
+            pending.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
+
+
 def parse_json_body(text: str | bytes) -> Any:
     """The body as JSON with every number exact: decimals as Decimal (money is validated as written, never
     through a float), integers as int (or Decimal when too long for an int)."""
-    return json.loads(text, parse_float=_exact_decimal, parse_int=_int_or_decimal)
+    body = json.loads(text, parse_float=_exact_decimal, parse_int=_int_or_decimal)
+    if _depth_exceeds(body, MAX_BODY_DEPTH):
+        raise NestedTooDeeplyError(f"nested deeper than {MAX_BODY_DEPTH}")
+    return body
 
 
 def _unreadable_body(detail: str) -> RequestValidationError:
