@@ -25,7 +25,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from devstack.hooks import TIMEOUT, AwsFault, FaultHooks
-from devstack.stepfunctions import use_aws_reference_paths
+from devstack.stepfunctions import gate_wait_states, use_aws_reference_paths
 from devstack.template import REGION
 
 INTERNAL_UA = "devstack-internal"
@@ -287,6 +287,7 @@ class MotoServer(ThreadedMotoServer):
         # Step Functions service integrations call back into moto on MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
         use_aws_reference_paths()
+        gate_wait_states()
         super().__init__(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.faults = FaultInjector()
         self.middleware: AwsMiddleware | None = None

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import collections
 import time
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from devstack.aws import make_client
+from devstack.stepfunctions import WAIT_GATE
 
 if TYPE_CHECKING:
     from devstack.stack import LocalStack
 
 
 class StackInspection:
-    """``LocalStack.inspect``: request counts, worker processes, and waiting until the stack is idle."""
+    """``LocalStack.inspect``: request counts, worker processes, holding Wait states, waiting until idle."""
 
     def __init__(self, stack: LocalStack) -> None:
         self._stack = stack
@@ -26,6 +28,10 @@ class StackInspection:
     def reset_aws_requests(self) -> None:
         assert self._stack.moto is not None and self._stack.moto.middleware is not None
         self._stack.moto.middleware.reset()
+
+    def hold_waits(self) -> AbstractContextManager[None]:
+        """Within the block, no Wait state ends (a confirmed order stays undelivered); they end after it."""
+        return WAIT_GATE.held()
 
     def worker_pids(self) -> list[int]:
         return [pid for p in self._stack.pools.values() for pid in p.pids()]

@@ -5,17 +5,23 @@ gives that node ("A reference path ... can identify only a single node", the Ama
 moto 5.2 gives a one-element list instead (json_path.extract_json wraps any match whose parent is an array
 index, a fix it made for ``[*]``), so a Choice rule's ``StringEquals`` never matches. Paths with a wildcard,
 a filter or a slice keep moto's answer.
+
+Tests also hold Wait states (``LocalStack.inspect.hold_waits``): a test that must act between an order's
+confirmation and its delivery then does so whatever the machine's load, instead of racing the delay.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from jsonpath_ng.ext import parse
 from moto.stepfunctions.parser.asl.component.common.string import string_expression
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
 # $ followed by .name, ['name'] or [digits] only: what AWS calls a reference path, one node.
 _DEFINITE_PATH = re.compile(r"^\$(?:\.[A-Za-z_][\w-]*|\['[^'\]]*'\]|\[\d+\])+$")
@@ -52,3 +58,47 @@ def use_aws_reference_paths() -> None:
     if not getattr(current, "aws_reference_paths", False):
         string_expression.extract_json = _one_node(current)  # type: ignore[assignment]
         _EVAL_LOG.addFilter(_MissingPathNotice())
+
+
+class _WaitGate:
+    """While held, a Wait state whose time is up waits on: moto runs every execution in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._open = threading.Event()
+        self._open.set()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            self._holders += 1
+            self._open.clear()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holders -= 1
+                if not self._holders:
+                    self._open.set()
+
+    def pass_when_open(self, env: Any) -> None:
+        while not self._open.wait(0.05) and env.is_running():
+            pass
+
+
+WAIT_GATE = _WaitGate()
+
+
+def gate_wait_states() -> None:
+    """Make every Wait state end only once its time is up and ``WAIT_GATE`` is not held."""
+    if getattr(WaitFunction._eval_body, "gated", False):
+        return
+    original = WaitFunction._eval_body
+
+    def _eval_body(self: WaitFunction, env: Any) -> None:
+        original(self, env)
+        WAIT_GATE.pass_when_open(env)
+
+    _eval_body.gated = True  # type: ignore[attr-defined]
+    WaitFunction._eval_body = _eval_body  # type: ignore[method-assign]

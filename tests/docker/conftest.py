@@ -20,8 +20,9 @@ from devstack.docker.sam_cli import sam_local_invoke
 from devstack.docker.samlocal import DockerRuntime, prepare_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
-# Long enough to cancel a confirmed order before delivery through SAM local's slower requests.
-DELIVERY_DELAY_SECONDS = 5
+# The e2e suite runs here as against a deployed stack (API_URL: it cannot hold Wait states), so the
+# delay is its window to see a confirmed order and cancel it, through SAM local's slower requests.
+DELIVERY_DELAY_SECONDS = 10
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,9 @@ Environment for a deployed run:
 - ``E2E_DELIVERY_DELAY_SECONDS``: the stack's ``DeliveryDelaySeconds`` (default 60).
 
 Without ``API_URL`` the local stack always runs (nothing is skipped), with a short delivery
-delay so delivery is observable and a confirmed order can still be cancelled before it.
+delay so delivery is observable; a test that must act before a confirmed order is delivered holds
+the stack's Wait states meanwhile (``Api.deliveries_held``), so a busy machine cannot make it late.
+Deployed, the stack's delay is that window.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +32,7 @@ from tests.e2e.support import Client, hs256, unique_user
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Delivery must be observable within a test, yet leave ample time to cancel a confirmed
-# order (a DELETE takes milliseconds) before the delivery execution's wait ends.
+# Short, so delivery is observable within a test; tests that must beat delivery hold it instead.
 LOCAL_DELIVERY_DELAY_SECONDS = 2
 
 
@@ -44,6 +45,7 @@ class Api:
     extra_claims: dict[str, Any] | None = None
     fixed_tokens: dict[str, str] | None = None
     settle_fn: Callable[[float], None] | None = None
+    hold_waits_fn: Callable[[], AbstractContextManager[None]] | None = None
 
     @property
     def can_mint(self) -> bool:
@@ -71,6 +73,10 @@ class Api:
 
     def anonymous(self) -> Client:
         return Client(self.base_url, None)
+
+    def deliveries_held(self) -> AbstractContextManager[None]:
+        """Locally: no order is delivered within the block (they are after it). Deployed: the stack's delay."""
+        return self.hold_waits_fn() if self.hold_waits_fn is not None else nullcontext()
 
     def settle(self, timeout: float = 60.0) -> None:
         """Locally: wait until nothing is in flight. Deployed: nothing to wait on (tests poll)."""
@@ -116,7 +122,14 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
             echo=lambda line: None,
         ),
     ) as stack:
-        yield Api(stack.base_url, delay, local=True, jwt_secret=stack.jwt_secret, settle_fn=stack.inspect.wait_idle)
+        yield Api(
+            stack.base_url,
+            delay,
+            local=True,
+            jwt_secret=stack.jwt_secret,
+            settle_fn=stack.inspect.wait_idle,
+            hold_waits_fn=stack.inspect.hold_waits,
+        )
 
 
 @pytest.fixture

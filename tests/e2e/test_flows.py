@@ -19,9 +19,9 @@ def delivery_timeout(api: Api) -> float:
 def test_paid_order_is_confirmed_then_delivered(api: Api, alice: Client) -> None:
     order = alice.order_with_pending_payment()
 
-    assert alice.pay(order["id"], GOOD_CARD).status_code == 200
-
-    confirmed = alice.wait_order(order["id"], "confirmed")
+    with api.deliveries_held():
+        assert alice.pay(order["id"], GOOD_CARD).status_code == 200
+        confirmed = alice.wait_order(order["id"], "confirmed")
     assert confirmed["updatedAt"] >= order["updatedAt"]
     delivered = alice.wait_order(order["id"], "delivered", timeout=delivery_timeout(api))
     assert delivered["bill"] == order["bill"]
@@ -71,10 +71,10 @@ def test_cancelling_a_confirmed_order_refunds_it_and_it_is_never_delivered(api: 
     # A witness order confirmed after the cancellation: once it is delivered, the cancelled
     # order's delivery wait (started earlier, same length) has certainly run out.
     witness = alice.order_with_pending_payment()
-    assert alice.pay(order["id"], GOOD_CARD).status_code == 200
-    alice.wait_order(order["id"], "confirmed")
-
-    r = alice.delete(f"/orders/{order['id']}")
+    with api.deliveries_held():
+        assert alice.pay(order["id"], GOOD_CARD).status_code == 200
+        alice.wait_order(order["id"], "confirmed")
+        r = alice.delete(f"/orders/{order['id']}")
 
     assert r.status_code == 200, r.text
     assert r.json()["data"]["status"] == "cancelled"
@@ -139,9 +139,10 @@ def test_invariants_hold_once_nothing_is_in_flight(api: Api, fresh: Client) -> N
     assert c.pay(delivered["id"], GOOD_CARD).status_code == 200
     assert c.pay(declined["id"], DECLINED_CARD).status_code == 402
     assert c.delete(f"/orders/{voided['id']}").status_code == 200
-    assert c.pay(refunded["id"], GOOD_CARD).status_code == 200
-    c.wait_order(refunded["id"], "confirmed")
-    assert c.delete(f"/orders/{refunded['id']}").status_code == 200
+    with api.deliveries_held():
+        assert c.pay(refunded["id"], GOOD_CARD).status_code == 200
+        c.wait_order(refunded["id"], "confirmed")
+        assert c.delete(f"/orders/{refunded['id']}").status_code == 200
     assert c.delete(f"/orders/{raced['id']}").status_code == 200
     assert c.pay(raced["id"], GOOD_CARD).status_code in (200, 409)
 
