@@ -8,8 +8,8 @@ from devstack import LocalStack, StackOptions
 from tests.support.chain import Chain
 from tests.support.lambda_env import TEMPLATE
 
-# Short delivery so the whole lifecycle completes in a test; long enough to cancel a confirmed
-# order first. Short visibility timeout so retried messages come back quickly.
+# Short delivery so the whole lifecycle completes in a test (a test that must act before delivery holds
+# the stack's Wait states: stack.inspect.hold_waits). Short visibility timeout so retried messages come back quickly.
 OVERRIDES = {"DeliveryDelaySeconds": "3", "InboxVisibilityTimeoutSeconds": "1", "InboxMaxReceiveCount": "3"}
 # The payments reconciler's schedule, every 2 s instead of every minute (as make run's environment may set it).
 SETTINGS = {"RECONCILE_INTERVAL_SECONDS": "2"}
